@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both set up .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export LANGSMITH_TRACING := false
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test lint setup clean bench studio
+
+setup: $(STAMP)
+
+# torch first and alone, so no other package can pull a different (CUDA) build.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/wakeful run --agent agents/host-monitor.yaml --approve auto --print-report
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/graph_overhead.py
+
+studio: $(STAMP)
+	$(BIN)/langgraph dev --no-browser
+
+clean:
+	rm -rf $(VENV) .wakeful

@@ -1,0 +1,167 @@
+"""The scripted model's default script, used when no scripted response is left for a role.
+
+planner:  one step that calls every read-only tool, plus a report step when a report tool
+          is available; worker: call each allowed read-only tool once, then summarise what
+          came back (or write the report from it); critic: accept; summarizer: condense.
+Deterministic: the same messages and hints give the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from typing import Any, NamedTuple
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+STEP_MARKER = "wakeful_step"  # HumanMessage.additional_kwargs key marking a step's start
+REPORT_TOOL = "write_report"
+_SNIPPET = 600
+
+
+class ToolInfo(NamedTuple):
+    name: str
+    scope: str
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:12]}"
+
+
+def _structured(tools: list[ToolInfo], args: dict[str, Any]) -> AIMessage:
+    name = next((t.name for t in tools if t.scope == "structured"), None)
+    if name is None:
+        return AIMessage(content=json.dumps(args))
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": _call_id()}])
+
+
+def _step_messages(messages: list[BaseMessage], step_id: str | None) -> list[BaseMessage]:
+    """The messages since the current step started."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, HumanMessage) and message.additional_kwargs.get(STEP_MARKER):
+            if step_id is None or message.additional_kwargs[STEP_MARKER] == step_id:
+                return messages[index + 1 :]
+            break
+    return messages
+
+
+def _tool_outputs(messages: list[BaseMessage]) -> dict[str, str]:
+    """The latest successful output of each tool, in first-call order."""
+    outputs: dict[str, str] = {}
+    for message in messages:
+        if isinstance(message, ToolMessage) and message.status != "error" and message.name:
+            outputs.pop(message.name, None)
+            outputs[message.name] = str(message.content)
+    return outputs
+
+
+def _plan(tools: list[ToolInfo], hints: dict[str, Any]) -> AIMessage:
+    goal = str(hints.get("goal", "the goal"))
+    readers = [t["name"] for t in hints.get("tools", []) if t["scope"] == "read"]
+    writers = [t["name"] for t in hints.get("tools", [])]
+    steps: list[dict[str, Any]] = []
+    if readers:
+        steps.append(
+            {
+                "id": "gather",
+                "description": f"Gather data with {', '.join(readers)} and summarise it",
+                "depends_on": [],
+            }
+        )
+    else:
+        steps.append({"id": "answer", "description": f"Work on: {goal}", "depends_on": []})
+    if REPORT_TOOL in writers and "report" in goal.lower():
+        steps.append(
+            {
+                "id": "report",
+                "description": f"Write the report with {REPORT_TOOL}",
+                "depends_on": [steps[0]["id"]],
+            }
+        )
+    return _structured(tools, {"steps": steps})
+
+
+def _report_body(goal: str, outputs: dict[str, str], step_results: dict[str, str]) -> str:
+    lines = [
+        f"# Report: {goal}",
+        "",
+        f"Host: `{socket.gethostname()}`. Written by the scripted model (no LLM) from the "
+        "tool output below.",
+        "",
+    ]
+    for name, output in outputs.items():
+        lines += [f"## {name}", "", "```json", output.strip(), "```", ""]
+    if not outputs:
+        for step_id, result in step_results.items():
+            lines += [f"## {step_id}", "", result, ""]
+    return "\n".join(lines)
+
+
+def _work(messages: list[BaseMessage], tools: list[ToolInfo], hints: dict[str, Any]) -> AIMessage:
+    step = hints.get("step") or {}
+    description = str(step.get("description", "")).lower()
+    in_step = _step_messages(messages, step.get("id"))
+    called_in_step = {
+        call["name"] for m in in_step if isinstance(m, AIMessage) for call in m.tool_calls
+    }
+    called_ever = {m.name for m in messages if isinstance(m, ToolMessage)}
+    names = {t.name for t in tools}
+    # Scope from the node's hints when the bound tool does not carry it itself.
+    hinted = {t["name"]: t["scope"] for t in hints.get("tools", [])}
+    tools = [ToolInfo(t.name, hinted.get(t.name, t.scope)) for t in tools]
+
+    if "report" in description and REPORT_TOOL in names:
+        if REPORT_TOOL not in called_in_step:
+            body = _report_body(
+                str(hints.get("goal", "")), _tool_outputs(messages), hints.get("step_results", {})
+            )
+            title = str(hints.get("goal", "report"))[:80]
+            return AIMessage(
+                content="Writing the report from the data gathered so far.",
+                tool_calls=[
+                    {"name": REPORT_TOOL, "args": {"title": title, "body": body}, "id": _call_id()}
+                ],
+            )
+        written = _tool_outputs(in_step).get(REPORT_TOOL, "")
+        return AIMessage(content=f"Report written: {written}")
+
+    for tool in tools:
+        if tool.scope == "read" and tool.name not in called_ever:
+            return AIMessage(
+                content=f"Checking {tool.name}.",
+                tool_calls=[{"name": tool.name, "args": {}, "id": _call_id()}],
+            )
+
+    outputs = _tool_outputs(messages)
+    if not outputs:
+        return AIMessage(content=f"No tool results to go on; noted the goal: {hints.get('goal')}")
+    lines = ["Summary of what came back:"]
+    for name, output in outputs.items():
+        compact = " ".join(output.split())
+        lines.append(f"- {name}: {compact[:_SNIPPET]}")
+    return AIMessage(content="\n".join(lines))
+
+
+def _summarise(messages: list[BaseMessage]) -> AIMessage:
+    parts = []
+    for message in messages:
+        text = " ".join(str(message.content).split())
+        if text:
+            parts.append(f"{message.type}: {text[:200]}")
+    return AIMessage(content="Summary of earlier work: " + " | ".join(parts)[:2000])
+
+
+def heuristic_response(
+    role: str, messages: list[BaseMessage], tools: list[ToolInfo], hints: dict[str, Any]
+) -> AIMessage:
+    if role == "planner":
+        return _plan(tools, hints)
+    if role == "worker":
+        return _work(messages, tools, hints)
+    if role == "critic":
+        return _structured(tools, {"decision": "accept", "reason": "The step produced a result."})
+    if role == "consolidator":
+        return _structured(tools, {"facts": []})
+    return _summarise(messages)

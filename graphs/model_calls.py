@@ -1,0 +1,90 @@
+"""Calling a role's model: budget check first, a timeout, token accounting, one event."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.tools import BaseTool
+
+from graphs.boundary import BudgetExhausted, NodeRun
+from graphs.budgets import exhausted_before_model_call, model_call_timeout
+from graphs.events import MODEL_CALL
+from graphs.state import Usage
+
+
+@dataclass
+class ModelReply:
+    message: AIMessage
+    parsed: Any  # the structured output, when a schema was given
+    usage: Usage
+
+
+async def call_model(
+    run: NodeRun,
+    role: str,
+    messages: list[BaseMessage],
+    *,
+    usage: Usage | None = None,
+    tools: list[BaseTool] | None = None,
+    schema: type | None = None,
+    hints: dict[str, Any] | None = None,
+    temperature_boost: float = 0.0,
+) -> ModelReply:
+    """One model call for `role`, charged to the run's budgets."""
+    deps = run.deps
+    usage = usage or run.usage()
+    if budget := exhausted_before_model_call(usage, deps.budgets, run.elapsed()):
+        raise BudgetExhausted(budget, usage)
+
+    role_model = deps.models[role]
+    model: Any = role_model.model
+    if temperature_boost and not role_model.scripted:
+        model = model.model_copy(
+            update={"temperature": min(2.0, role_model.temperature + temperature_boost)}
+        )
+    if tools:
+        model = model.bind_tools(tools)
+    if schema is not None:
+        model = model.with_structured_output(schema, include_raw=True, method="function_calling")
+
+    index = usage["model_calls"].get(role, 0)
+    config = {
+        "metadata": {"wakeful_role": role, "wakeful_call": index, "wakeful_hints": hints or {}},
+        "run_name": f"wakeful.{role}",
+    }
+    timeout = model_call_timeout(usage, deps.budgets, run.elapsed())
+    started = time.monotonic()
+    try:
+        result = await asyncio.wait_for(model.ainvoke(messages, config=config), timeout)
+    except TimeoutError:
+        usage["model_calls"][role] = index + 1
+        capped = timeout < deps.budgets.iteration_timeout_seconds
+        raise BudgetExhausted(
+            "max_runtime_seconds" if capped else "iteration_timeout_seconds", usage
+        ) from None
+
+    if schema is not None:
+        message, parsed = result["raw"], result["parsed"]
+    else:
+        message, parsed = result, None
+    tokens = (message.usage_metadata or {}).get("total_tokens", 0)
+    usage["tokens"] += tokens
+    usage["model_calls"][role] = index + 1
+    await deps.channel.emit(
+        MODEL_CALL,
+        {
+            "role": role,
+            "model": role_model.label,
+            "tokens": tokens,
+            "input_tokens": (message.usage_metadata or {}).get("input_tokens", 0),
+            "output_tokens": (message.usage_metadata or {}).get("output_tokens", 0),
+            "tool_calls": [c["name"] for c in message.tool_calls],
+            "ms": round((time.monotonic() - started) * 1000, 1),
+        },
+        key=f"model:{role}:{index}",
+    )
+    return ModelReply(message=message, parsed=parsed, usage=usage)

@@ -1,0 +1,98 @@
+"""One factory for every model role: ChatOpenAI (any OpenAI-compatible endpoint) or scripted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+
+from graphs.script import ROLES
+from graphs.scripted_model import ScriptedChatModel
+from graphs.spec import AgentSpec
+from stack.errors import ConfigError
+from stack.settings import Settings
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class RoleModel:
+    role: str
+    model: BaseChatModel
+    label: str  # "scripted" or "openai:<name>", shown to people
+    temperature: float
+
+    @property
+    def scripted(self) -> bool:
+        return isinstance(self.model, ScriptedChatModel)
+
+
+@dataclass(frozen=True)
+class RoleModels:
+    by_role: dict[str, RoleModel]
+
+    def __getitem__(self, role: str) -> RoleModel:
+        return self.by_role[role]
+
+    @property
+    def any_scripted(self) -> bool:
+        return any(m.scripted for m in self.by_role.values())
+
+    def describe(self) -> dict[str, str]:
+        return {role: m.label for role, m in self.by_role.items()}
+
+
+def build_models(
+    spec: AgentSpec, settings: Settings, *, spec_dir: Path | None = None
+) -> RoleModels:
+    """Resolve provider and model name per role.
+
+    Precedence for the model name: WAKEFUL_MODEL_<ROLE>, the spec's role override,
+    WAKEFUL_MODEL, the spec's model name, then a default.
+    """
+    script = spec.script(spec_dir)
+    by_role: dict[str, RoleModel] = {}
+    for role in ROLES:
+        override = spec.model.roles.get(role)
+        provider = (override.provider if override else None) or spec.model.provider
+        if provider == "auto":
+            provider = "openai" if settings.openai_api_key else "scripted"
+        temperature = (
+            override.temperature
+            if override and override.temperature is not None
+            else spec.model.temperature
+        )
+        if provider == "scripted":
+            model: BaseChatModel = ScriptedChatModel(role=role, script=script.get(role))
+            by_role[role] = RoleModel(role, model, "scripted", temperature)
+            continue
+        if settings.openai_api_key is None:
+            raise ConfigError(
+                f"agent {spec.name}: role {role} uses provider openai but OPENAI_API_KEY is not set"
+            )
+        name = (
+            getattr(settings, f"model_{role}", None)
+            or (override.name if override else None)
+            or settings.model
+            or spec.model.name
+            or DEFAULT_OPENAI_MODEL
+        )
+        by_role[role] = RoleModel(
+            role, _chat_openai(settings, name, temperature), f"openai:{name}", temperature
+        )
+    return RoleModels(by_role)
+
+
+def _chat_openai(settings: Settings, name: str, temperature: float) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    assert settings.openai_api_key is not None
+    return ChatOpenAI(
+        model=name,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        temperature=temperature,
+        max_retries=2,
+        stream_usage=True,
+    )

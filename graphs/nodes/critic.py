@@ -1,0 +1,114 @@
+"""critic: judge the step's result — cheap deterministic checks first, then the model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.types import Command
+from pydantic import BaseModel, Field
+
+from graphs import prompts
+from graphs.boundary import NodeRun
+from graphs.events import STEP_COMPLETED, VERDICT
+from graphs.heuristic_script import _step_messages
+from graphs.model_calls import call_model
+from graphs.plan import find_step
+from graphs.state import Decision, PlanStep, Verdict
+
+
+class StepVerdict(BaseModel):
+    """The critic's judgement of one step's result."""
+
+    decision: Literal["accept", "revise", "replan", "fail"] = Field(
+        description="accept: done; revise: try again; replan: plan is wrong; fail: give up"
+    )
+    reason: str = Field(description="one sentence: why")
+
+
+def deterministic_check(result: str, step_messages: list) -> str | None:
+    """A reason to revise without asking a model, or None."""
+    if not result.strip():
+        return "the step produced no output"
+    tool_results = [m for m in step_messages if isinstance(m, ToolMessage)]
+    if tool_results and all(m.status == "error" for m in tool_results):
+        return "every tool call in this step failed: " + str(tool_results[-1].content)[:200]
+    return None
+
+
+async def critic(run: NodeRun) -> Command:
+    state = run.state
+    step = find_step(state["plan"], state["current_step"])
+    assert step is not None, "critic reached without a current step"
+    last = state["messages"][-1]
+    result = last.text if isinstance(last, AIMessage) and isinstance(last.text, str) else ""
+    usage = run.usage()
+
+    problem = deterministic_check(result, _step_messages(state["messages"], step["id"]))
+    if problem is not None:
+        decision: Decision = "revise"
+        reason, source = problem, "check"
+    else:
+        prompt = prompts.CRITIC.format(
+            goal=state["goal"], step_id=step["id"], step=step["description"], result=result
+        )
+        reply = await call_model(
+            run,
+            "critic",
+            [SystemMessage(prompt)],
+            usage=usage,
+            schema=StepVerdict,
+            hints={"step": dict(step), "result": result},
+        )
+        usage = reply.usage
+        verdict_model = reply.parsed or StepVerdict(
+            decision="revise", reason="the critic's answer could not be read"
+        )
+        decision, reason, source = verdict_model.decision, verdict_model.reason, "model"
+
+    return await _apply(run, step, result, decision, reason, source, usage)
+
+
+async def _apply(
+    run: NodeRun,
+    step: PlanStep,
+    result: str,
+    decision: Decision,
+    reason: str,
+    source: Literal["check", "model"],
+    usage: dict,
+) -> Command:
+    state, deps = run.state, run.deps
+    plan = [dict(s) for s in state["plan"]]
+    current = next(s for s in plan if s["id"] == step["id"])
+    update: dict = {"usage": usage, "phase": "judged"}
+    loop = dict(state["loop"])
+
+    if decision == "revise":
+        current["attempts"] += 1
+        if current["attempts"] > deps.spec.critic.max_revisions:
+            decision, reason = "replan", f"step {step['id']} failed review too often: {reason}"
+        else:
+            feedback = prompts.REVISE_FEEDBACK.format(step_id=step["id"], reason=reason)
+            update["messages"] = [HumanMessage(feedback)]
+    if decision == "accept":
+        current["status"], current["result"] = "done", result
+        update["current_step"] = None
+        # Progress: the loop detector starts afresh.
+        loop.update(tool_hashes=[], errors=[], thoughts=[], resets=0)
+        await deps.channel.emit(
+            STEP_COMPLETED,
+            {"step": step["id"], "description": step["description"], "result": result[:2000]},
+            key=f"step:{step['id']}",
+        )
+    elif decision == "replan":
+        update["replan_reason"] = reason
+        update["current_step"] = None
+    elif decision == "fail":
+        current["status"] = "failed"
+        update["stop_reason"] = "critic_fail"
+
+    verdict = Verdict(step_id=step["id"], decision=decision, reason=reason, source=source)
+    await deps.channel.emit(VERDICT, dict(verdict))
+    update.update(plan=plan, loop=loop, verdicts=[*state["verdicts"], verdict])
+    return Command(goto="entropy_monitor", update=update)

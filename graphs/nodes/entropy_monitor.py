@@ -1,0 +1,70 @@
+"""entropy_monitor: notice going in circles; reset once, then stop as `stuck`.
+
+Runs after every tool round and every verdict. On a stuck signal: purge the short-term
+history (the summary stays), raise the temperature, warn, and force a replan; after
+`max_resets` resets without an accepted step, end the run with stop reason `stuck`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from langchain_core.messages import HumanMessage, RemoveMessage
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.types import Command
+
+from graphs import prompts
+from graphs.boundary import FINALIZE, NodeRun
+from graphs.entropy import semantic_signal, structural_signal
+from graphs.events import STUCK_DETECTED
+
+
+async def entropy_monitor(run: NodeRun) -> Command:
+    state, deps = run.state, run.deps
+    config = deps.spec.entropy
+    loop = state["loop"]
+    signal = structural_signal(loop, config)
+    if signal is None and deps.embedder is not None:
+        signal = await asyncio.to_thread(semantic_signal, loop, config, deps.embedder)
+    if signal is None:
+        return Command(goto=_route(run))
+
+    exhausted = loop["resets"] >= config.max_resets
+    await deps.channel.emit(
+        STUCK_DETECTED,
+        {"signal": signal, "resets": loop["resets"], "ending": exhausted},
+    )
+    if exhausted:
+        return Command(goto=FINALIZE, update={"stop_reason": "stuck"})
+    warning = prompts.STUCK_WARNING.format(signal=signal)
+    note = f"Reset {loop['total_resets'] + 1}: stopped a loop ({signal})."
+    new_loop = dict(loop)
+    new_loop.update(
+        tool_hashes=[],
+        errors=[],
+        thoughts=[],
+        resets=loop["resets"] + 1,
+        total_resets=loop["total_resets"] + 1,
+        temperature_boost=loop["temperature_boost"] + config.temperature_step,
+        signal=signal,
+    )
+    return Command(
+        goto="planner",
+        update={
+            "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), HumanMessage(warning)],
+            "summary": f"{state['summary']}\n{note}".strip(),
+            "loop": new_loop,
+            "current_step": None,
+            "replan_reason": f"stuck: {signal}",
+        },
+    )
+
+
+def _route(run: NodeRun) -> str:
+    state = run.state
+    if state.get("stop_reason"):
+        return FINALIZE
+    if state["phase"] != "judged" or not state["verdicts"]:
+        return "worker"
+    decision = state["verdicts"][-1]["decision"]
+    return {"accept": "worker", "revise": "worker", "replan": "planner"}.get(decision, FINALIZE)

@@ -1,0 +1,98 @@
+"""tools: run the worker's tool calls through policy, approval, budgets and the ledger.
+
+All approval interrupts happen before any call runs: a resumed node re-executes from the
+top, and nothing may run twice.
+"""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage, ToolMessage
+from langgraph.types import Command, interrupt
+
+from graphs.approval import ApprovalDecision, approval_request, parse_decision
+from graphs.boundary import BudgetExhausted, NodeRun
+from graphs.budgets import exhausted_before_tool_call
+from graphs.entropy import remember
+from graphs.events import TOOL_CALL
+from tools.arguments import args_hash
+from tools.execution import execute_tool_call
+
+
+def _last_ai_message(run: NodeRun) -> AIMessage:
+    for message in reversed(run.state["messages"]):
+        if isinstance(message, AIMessage):
+            return message
+    raise RuntimeError("tools node reached without a model message")
+
+
+def _rejection(call: dict, decision: ApprovalDecision) -> ToolMessage:
+    comment = f" Their comment: {decision.comment}" if decision.comment else ""
+    return ToolMessage(
+        content=f"The operator rejected this call of {call['name']}; it was not run.{comment}",
+        tool_call_id=call["id"],
+        name=call["name"],
+        status="error",
+    )
+
+
+async def tools(run: NodeRun) -> Command:
+    state, deps = run.state, run.deps
+    ai = _last_ai_message(run)
+    decisions: dict[str, ApprovalDecision] = {}
+    for call in ai.tool_calls:
+        entry = deps.toolset.lookup(call["name"])
+        if entry is not None and entry.decision.policy == "approval":
+            answer = interrupt(
+                approval_request(
+                    call,
+                    rationale=ai.text if isinstance(ai.text, str) else "",
+                    scope=entry.registered.spec.scope,
+                    policy_source=entry.decision.source,
+                    step=state["current_step"],
+                )
+            )
+            decisions[call["id"]] = parse_decision(answer)
+
+    usage = run.usage()
+    loop = dict(state["loop"])
+    messages: list[ToolMessage] = []
+    for call in ai.tool_calls:
+        if budget := exhausted_before_tool_call(usage, deps.budgets, run.elapsed()):
+            raise BudgetExhausted(budget, usage)
+        decision = decisions.get(call["id"])
+        usage["tool_calls"] += 1
+        if decision is not None and decision.action == "reject":
+            message = _rejection(call, decision)
+            status, digest, duration, attempts = "rejected", args_hash(call["args"]), 0, 0
+        else:
+            if decision is not None and decision.action == "edit":
+                call = {**call, "args": decision.args or {}}
+            outcome = await execute_tool_call(
+                call, deps.toolset, task_id=deps.task_id, ledger=deps.ledger
+            )
+            message = outcome.to_message()
+            status, digest = outcome.status, outcome.args_hash
+            duration, attempts = outcome.duration_ms, outcome.attempts
+        messages.append(message)
+        signature = f"{call['name']}#{digest}"
+        loop["tool_hashes"] = remember(loop["tool_hashes"], signature)
+        if message.status == "error":
+            error_digest = args_hash({"error": str(message.content)[:300]})
+            loop["errors"] = remember(loop["errors"], f"{call['name']}#{error_digest}")
+        await deps.channel.emit(
+            TOOL_CALL,
+            {
+                "tool": call["name"],
+                "args_hash": digest,
+                "status": status,
+                "duration_ms": duration,
+                "attempts": attempts,
+                "tool_call_id": call["id"],
+                "step": state["current_step"],
+                "approval": decision.action if decision else None,
+            },
+            key=f"tool:{call['id']}",
+        )
+    return Command(
+        goto="entropy_monitor", update={"messages": messages, "usage": usage, "loop": loop}
+    )

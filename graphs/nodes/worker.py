@@ -1,0 +1,79 @@
+"""worker: one ReAct turn on the current step; tool calls go to `tools`, text to `critic`."""
+
+from __future__ import annotations
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.types import Command
+
+from graphs import prompts
+from graphs.boundary import FINALIZE, BudgetExhausted, NodeRun
+from graphs.budgets import exhausted_before_worker_turn
+from graphs.heuristic_script import STEP_MARKER
+from graphs.model_calls import call_model
+from graphs.nodes.planner import _tool_hints
+from graphs.plan import find_step, next_ready_step, render_plan
+from graphs.state import PlanStep
+
+
+def _system_prompt(run: NodeRun, step: PlanStep) -> str:
+    state, spec = run.state, run.deps.spec
+    results = "\n".join(
+        f"- {s['id']}: {s['result']}" for s in state["plan"] if s["status"] == "done"
+    )
+    memory = "\n".join(x for x in (state["summary"], state["recalled"]) if x)
+    return prompts.WORKER.format(
+        goal=state["goal"],
+        plan=render_plan(state["plan"]),
+        step_id=step["id"],
+        step=step["description"],
+        instructions=f"\n{spec.instructions}\n" if spec.instructions else "",
+        memory=prompts.MEMORY_BLOCK.format(memory=memory) if memory else "",
+        results=prompts.WORKER_RESULTS.format(results=results) if results else "",
+    )
+
+
+async def worker(run: NodeRun) -> Command:
+    state, deps = run.state, run.deps
+    step = find_step(state["plan"], state["current_step"])
+    new_messages = []
+    if step is None or step["status"] != "pending":
+        step = next_ready_step(state["plan"])
+        if step is None:
+            return Command(goto=FINALIZE, update={"current_step": None})
+        marker = prompts.STEP_START.format(step_id=step["id"], step=step["description"])
+        new_messages.append(HumanMessage(marker, additional_kwargs={STEP_MARKER: step["id"]}))
+
+    usage = run.usage()
+    if budget := exhausted_before_worker_turn(usage, deps.budgets, run.elapsed()):
+        raise BudgetExhausted(budget, usage)
+
+    hints = {
+        "goal": state["goal"],
+        "step": {"id": step["id"], "description": step["description"]},
+        "step_results": {s["id"]: s["result"] for s in state["plan"] if s["status"] == "done"},
+        "tools": _tool_hints(run),
+    }
+    reply = await call_model(
+        run,
+        "worker",
+        [SystemMessage(_system_prompt(run, step)), *state["messages"], *new_messages],
+        usage=usage,
+        tools=deps.toolset.model_tools(),
+        hints=hints,
+        temperature_boost=state["loop"]["temperature_boost"],
+    )
+    usage = reply.usage
+    usage["iterations"] += 1
+    message = reply.message
+    loop = dict(state["loop"])
+    thought = message.text.strip() if isinstance(message.text, str) else ""
+    if thought:
+        loop["thoughts"] = [*loop["thoughts"], thought][-deps.spec.entropy.semantic_window :]
+    update = {
+        "messages": [*new_messages, message],
+        "current_step": step["id"],
+        "phase": "acting",
+        "usage": usage,
+        "loop": loop,
+    }
+    return Command(goto="tools" if message.tool_calls else "critic", update=update)

@@ -1,0 +1,90 @@
+"""Scripted model responses: what the scripted chat model replays, per role.
+
+In an agent spec (or a separate YAML file) a role maps to a list of responses, or to
+`{responses: [...], cycle: true}` to repeat them forever. A response is a plain string
+(text), or a mapping with `text`, `tool_calls`, `structured` (the arguments of a
+structured-output call such as a plan or a verdict), `tokens` (usage to report) or
+`error` (the call raises, to exercise failure paths).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+
+from stack.errors import ConfigError
+
+ROLES = ("planner", "worker", "critic", "summarizer", "consolidator")
+
+
+class ScriptedToolCall(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = None
+
+
+class ScriptedResponse(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    text: str = ""
+    tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
+    structured: dict[str, Any] | None = None
+    tokens: int | None = Field(default=None, ge=0)
+    error: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"text": value} if isinstance(value, str) else value
+
+
+class RoleScript(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    responses: list[ScriptedResponse] = Field(default_factory=list)
+    cycle: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        return {"responses": value} if isinstance(value, list) else value
+
+    def response_at(self, index: int) -> ScriptedResponse | None:
+        """The index-th response, or None when the script is used up."""
+        if not self.responses:
+            return None
+        if self.cycle:
+            return self.responses[index % len(self.responses)]
+        return self.responses[index] if index < len(self.responses) else None
+
+
+Script = dict[str, RoleScript]
+
+
+def parse_script(data: Any, *, source: str) -> Script:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a script maps roles ({', '.join(ROLES)}) to responses")
+    unknown = sorted(set(data) - set(ROLES))
+    if unknown:
+        raise ConfigError(f"{source}: unknown script role(s) {unknown}; roles are {list(ROLES)}")
+    try:
+        return {role: RoleScript.model_validate(value) for role, value in data.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{source}: invalid script: {exc}") from exc
+
+
+def load_script_file(path: Path) -> Script:
+    if not path.is_file():
+        raise ConfigError(f"script file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"script file {path} is not valid YAML: {exc}") from exc
+    return parse_script(data, source=str(path))

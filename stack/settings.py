@@ -1,0 +1,105 @@
+"""Process settings: environment variables first, then an optional YAML file, then defaults.
+
+Nothing is read at import time; call `load_settings()` (or build `Settings(...)` in tests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from stack.errors import ConfigError
+
+Durability = Literal["sync", "async", "exit"]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. Unset service URLs mean "start it embedded"."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default=Path(".wakeful"), alias="WAKEFUL_DATA_DIR")
+    config_file: Path | None = Field(default=None, alias="WAKEFUL_CONFIG")
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    qdrant_url: str | None = Field(default=None, alias="QDRANT_URL")
+    qdrant_api_key: SecretStr | None = Field(default=None, alias="QDRANT_API_KEY")
+    neo4j_uri: str | None = Field(default=None, alias="NEO4J_URI")
+    neo4j_user: str = Field(default="neo4j", alias="NEO4J_USER")
+    neo4j_password: SecretStr = Field(default=SecretStr(""), alias="NEO4J_PASSWORD")
+    neo4j_database: str = Field(default="wakeful", alias="NEO4J_DATABASE")
+
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    model: str | None = Field(default=None, alias="WAKEFUL_MODEL")
+    model_planner: str | None = Field(default=None, alias="WAKEFUL_MODEL_PLANNER")
+    model_worker: str | None = Field(default=None, alias="WAKEFUL_MODEL_WORKER")
+    model_critic: str | None = Field(default=None, alias="WAKEFUL_MODEL_CRITIC")
+    model_summarizer: str | None = Field(default=None, alias="WAKEFUL_MODEL_SUMMARIZER")
+    model_consolidator: str | None = Field(default=None, alias="WAKEFUL_MODEL_CONSOLIDATOR")
+
+    durability: Durability = Field(default="sync", alias="WAKEFUL_DURABILITY")
+    embedding_model: str | None = Field(default=None, alias="WAKEFUL_EMBEDDING_MODEL")
+    service_start_timeout_s: float = Field(default=60.0, alias="WAKEFUL_SERVICE_START_TIMEOUT")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Absolute so that subprocesses and a changed cwd see the same services.
+        return value.expanduser().resolve()
+
+    def model_for(self, role: str) -> str | None:
+        """The configured model name for a role, falling back to WAKEFUL_MODEL."""
+        return getattr(self, f"model_{role}", None) or self.model
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by WAKEFUL_CONFIG; keys are the environment variable names."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        import os
+
+        path = os.environ.get("WAKEFUL_CONFIG")
+        if not path:
+            return {}
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"WAKEFUL_CONFIG points to {path}, which is not a file")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"WAKEFUL_CONFIG file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"WAKEFUL_CONFIG file {path} must hold a mapping of settings")
+        return {str(k).upper(): v for k, v in data.items()}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and WAKEFUL_CONFIG), with explicit overrides."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

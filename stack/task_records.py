@@ -1,0 +1,207 @@
+"""Task rows and their append-only event log in Postgres.
+
+The tasks table holds lifecycle state (not agent memory); events are the record of what a
+run did, the source for live views, SSE streams and evaluation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from stack.errors import NotFound
+from stack.sql import load_queries
+
+TaskState = Literal[
+    "submitted", "working", "input-required", "completed", "failed", "canceled", "rejected"
+]
+TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "canceled", "rejected"})
+
+_QUERIES = Path(__file__).with_suffix(".sql")
+
+
+def _q(name: str) -> str:
+    return load_queries(_QUERIES)[name]
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: str
+    tenant: str
+    agent: str
+    goal: str
+    state: str
+    stop_reason: str | None
+    budgets: dict[str, Any]
+    usage: dict[str, Any]
+    output: str | None
+    agent_spec: dict[str, Any]
+    cancel_requested: bool
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> TaskRow:
+        fields = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in row.items() if k in fields})
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    task_id: str
+    seq: int
+    ts: datetime
+    type: str
+    data: dict[str, Any]
+
+
+def new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+class TaskRecords:
+    """Reads and writes task rows and events through a shared async pool."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def create_task(
+        self,
+        *,
+        goal: str,
+        agent: str,
+        budgets: dict[str, Any],
+        agent_spec: dict[str, Any],
+        tenant: str = "local",
+        task_id: str | None = None,
+    ) -> TaskRow:
+        params = {
+            "id": task_id or new_task_id(),
+            "tenant": tenant,
+            "agent": agent,
+            "goal": goal,
+            "budgets": Jsonb(budgets),
+            "agent_spec": Jsonb(agent_spec),
+        }
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("create_task"), params)
+            row = await cur.fetchone()
+        assert row is not None
+        return TaskRow.from_row(row)
+
+    async def get_task(self, task_id: str) -> TaskRow:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("get_task"), {"id": task_id})
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        return TaskRow.from_row(row)
+
+    async def find_task(self, task_id_prefix: str) -> TaskRow:
+        """A task by id or by an unambiguous id prefix (handy on a terminal)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM tasks WHERE id LIKE %s ORDER BY created_at LIMIT 2",
+                (task_id_prefix.replace("%", r"\%").replace("_", r"\_") + "%",),
+            )
+            rows = await cur.fetchall()
+        if not rows:
+            raise NotFound(f"no task with id {task_id_prefix}")
+        if len(rows) > 1 and rows[0]["id"] != task_id_prefix:
+            raise NotFound(f"task id prefix {task_id_prefix} is ambiguous; give more characters")
+        return TaskRow.from_row(rows[0])
+
+    async def list_tasks(
+        self,
+        *,
+        tenant: str | None = None,
+        state: str | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+    ) -> list[TaskRow]:
+        params = {"tenant": tenant, "state": state, "agent": agent, "limit": limit}
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("list_tasks"), params)
+            rows = await cur.fetchall()
+        return [TaskRow.from_row(r) for r in rows]
+
+    async def set_state(
+        self,
+        task_id: str,
+        state: TaskState,
+        *,
+        stop_reason: str | None = None,
+        output: str | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> TaskRow:
+        params = {
+            "id": task_id,
+            "state": state,
+            "stop_reason": stop_reason,
+            "output": output,
+            "usage": Jsonb(usage) if usage is not None else None,
+        }
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("set_state"), params)
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        return TaskRow.from_row(row)
+
+    async def request_cancel(self, task_id: str) -> bool:
+        """Ask a task to stop at its next node boundary; False if it has already ended."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("request_cancel"), {"id": task_id})
+            return await cur.fetchone() is not None
+
+    async def append_event(
+        self, task_id: str, type: str, data: dict[str, Any], *, key: str | None = None
+    ) -> tuple[bool, int | None]:
+        """Append an event; returns (cancel requested, seq or None when deduplicated)."""
+        params = {"task_id": task_id, "type": type, "data": Jsonb(data), "key": key}
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("append_event"), params)
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        return bool(row["cancel_requested"]), row["seq"]
+
+    async def list_events(
+        self, task_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[EventRow]:
+        params = {"task_id": task_id, "after": after, "limit": limit}
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("list_events"), params)
+            rows = await cur.fetchall()
+        return [EventRow(**r) for r in rows]
+
+    def channel(self, task_id: str) -> PostgresTaskChannel:
+        return PostgresTaskChannel(self, task_id)
+
+
+class PostgresTaskChannel:
+    """The graph's TaskChannel backed by the events table (see graphs/events.py)."""
+
+    def __init__(self, records: TaskRecords, task_id: str) -> None:
+        self.records = records
+        self.task_id = task_id
+
+    async def emit(self, type: str, data: dict[str, Any], *, key: str | None = None) -> None:
+        await self.records.append_event(self.task_id, type, data, key=key)
+
+    async def boundary(self, node: str) -> bool:
+        cancel, _ = await self.records.append_event(self.task_id, "node", {"node": node})
+        return cancel

@@ -1,0 +1,53 @@
+-- create_task --
+INSERT INTO tasks (id, tenant, agent, goal, state, budgets, agent_spec)
+VALUES (%(id)s, %(tenant)s, %(agent)s, %(goal)s, 'submitted', %(budgets)s, %(agent_spec)s)
+RETURNING *
+
+-- get_task --
+SELECT * FROM tasks WHERE id = %(id)s
+
+-- list_tasks --
+SELECT * FROM tasks
+WHERE (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
+  AND (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(agent)s::text IS NULL OR agent = %(agent)s)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s
+
+-- set_state --
+UPDATE tasks SET
+    state = %(state)s,
+    stop_reason = COALESCE(%(stop_reason)s, stop_reason),
+    output = COALESCE(%(output)s, output),
+    usage = COALESCE(%(usage)s, usage),
+    updated_at = now(),
+    started_at = CASE WHEN %(state)s = 'working' THEN COALESCE(started_at, now()) ELSE started_at END,
+    ended_at = CASE WHEN %(state)s IN ('completed', 'failed', 'canceled', 'rejected') THEN now()
+                    ELSE ended_at END
+WHERE id = %(id)s
+RETURNING *
+
+-- request_cancel --
+UPDATE tasks SET cancel_requested = true, updated_at = now()
+WHERE id = %(id)s AND state NOT IN ('completed', 'failed', 'canceled', 'rejected')
+RETURNING id
+
+-- append_event --
+-- One statement: allocate the next seq under the task row's lock, insert (dropped when its
+-- key was already recorded), and report whether the task was asked to stop.
+WITH allocated AS (
+    UPDATE tasks SET last_seq = last_seq + 1 WHERE id = %(task_id)s
+    RETURNING last_seq, cancel_requested
+), inserted AS (
+    INSERT INTO events (task_id, seq, type, data, key)
+    SELECT %(task_id)s, last_seq, %(type)s, %(data)s, %(key)s FROM allocated
+    ON CONFLICT DO NOTHING
+    RETURNING seq
+)
+SELECT allocated.cancel_requested, (SELECT seq FROM inserted) AS seq FROM allocated
+
+-- list_events --
+SELECT id, task_id, seq, ts, type, data FROM events
+WHERE task_id = %(task_id)s AND seq > %(after)s
+ORDER BY seq
+LIMIT %(limit)s
