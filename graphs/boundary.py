@@ -16,7 +16,7 @@ from langgraph.types import Command
 
 from graphs.context import AgentDeps, deps_of
 from graphs.events import BUDGET_EXHAUSTED
-from graphs.state import AgentState, Usage
+from graphs.state import AgentState, Usage, new_usage
 
 FINALIZE = "finalize"
 UNSTOPPABLE = frozenset({"finalize", "memorize"})  # these run even after a stop
@@ -43,7 +43,7 @@ class NodeRun:
 
     def usage(self) -> Usage:
         """A copy of the usage counters to update and return."""
-        usage = dict(self.state["usage"])
+        usage = dict(self.state.get("usage") or new_usage(time.time()))
         usage["model_calls"] = dict(usage["model_calls"])
         return usage  # type: ignore[return-value]
 

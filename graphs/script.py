@@ -4,7 +4,7 @@ In an agent spec (or a separate YAML file) a role maps to a list of responses, o
 `{responses: [...], cycle: true}` to repeat them forever. A response is a plain string
 (text), or a mapping with `text`, `tool_calls`, `structured` (the arguments of a
 structured-output call such as a plan or a verdict), `tokens` (usage to report) or
-`error` (the call raises, to exercise failure paths).
+`error` (the call raises, to exercise failure paths) or `latency_seconds` (a slow model).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class ScriptedResponse(BaseModel):
     structured: dict[str, Any] | None = None
     tokens: int | None = Field(default=None, ge=0)
     error: str | None = None
+    latency_seconds: float = Field(default=0.0, ge=0, description="simulated model latency")
 
     @model_validator(mode="before")
     @classmethod

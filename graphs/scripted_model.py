@@ -9,6 +9,7 @@ script in `graphs.heuristic_script` answers. Every response is labelled as scrip
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import Callable, Sequence
@@ -98,7 +99,18 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         # Replaying is CPU-cheap: answer on the loop instead of hopping to a thread.
-        return self._respond(messages, run_manager.metadata if run_manager else {}, kwargs)
+        metadata = run_manager.metadata if run_manager else {}
+        latency = self._latency(metadata)
+        if latency:
+            await asyncio.sleep(latency)  # a simulated slow model, cancellable by timeouts
+        return self._respond(messages, metadata, kwargs)
+
+    def _latency(self, metadata: dict[str, Any]) -> float:
+        index = metadata.get("wakeful_call")
+        if self.script is None or index is None:
+            return 0.0
+        response = self.script.response_at(int(index))
+        return response.latency_seconds if response is not None else 0.0
 
     def _respond(
         self, messages: list[BaseMessage], metadata: dict[str, Any], kwargs: dict[str, Any]

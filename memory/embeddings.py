@@ -33,7 +33,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(model_path or _default_model_path(), device="cpu")
-        self.dim = int(self._model.get_sentence_embedding_dimension() or EMBEDDING_DIM)
+        self.dim = int(self._model.get_embedding_dimension() or EMBEDDING_DIM)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()

@@ -13,6 +13,7 @@ from graphs.boundary import NodeRun
 from graphs.events import STEP_COMPLETED, VERDICT
 from graphs.heuristic_script import _step_messages
 from graphs.model_calls import call_model
+from graphs.nodes.tool_calls import REJECTED
 from graphs.plan import find_step
 from graphs.state import Decision, PlanStep, Verdict
 
@@ -30,7 +31,12 @@ def deterministic_check(result: str, step_messages: list) -> str | None:
     """A reason to revise without asking a model, or None."""
     if not result.strip():
         return "the step produced no output"
-    tool_results = [m for m in step_messages if isinstance(m, ToolMessage)]
+    # A call the operator rejected is not the worker's failure: the model was told and adapts.
+    tool_results = [
+        m
+        for m in step_messages
+        if isinstance(m, ToolMessage) and not m.additional_kwargs.get(REJECTED)
+    ]
     if tool_results and all(m.status == "error" for m in tool_results):
         return "every tool call in this step failed: " + str(tool_results[-1].content)[:200]
     return None

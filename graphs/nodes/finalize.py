@@ -23,10 +23,10 @@ def compose_output(plan: list, stop_reason: str) -> str:
 async def finalize(run: NodeRun) -> Command:
     state = run.state
     stop_reason = state.get("stop_reason") or COMPLETED
-    output = compose_output(state["plan"], stop_reason)
+    output = state.get("output") or compose_output(state.get("plan", []), stop_reason)
     await run.deps.channel.emit(
         FINISHED,
-        {"stop_reason": stop_reason, "usage": dict(state["usage"])},
+        {"stop_reason": stop_reason, "usage": dict(state.get("usage") or {})},
         key="finished",
     )
     return Command(goto="memorize", update={"stop_reason": stop_reason, "output": output})

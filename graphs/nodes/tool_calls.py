@@ -25,6 +25,9 @@ def _last_ai_message(run: NodeRun) -> AIMessage:
     raise RuntimeError("tools node reached without a model message")
 
 
+REJECTED = "wakeful_rejected"  # marks a ToolMessage answering a call the operator rejected
+
+
 def _rejection(call: dict, decision: ApprovalDecision) -> ToolMessage:
     comment = f" Their comment: {decision.comment}" if decision.comment else ""
     return ToolMessage(
@@ -32,6 +35,7 @@ def _rejection(call: dict, decision: ApprovalDecision) -> ToolMessage:
         tool_call_id=call["id"],
         name=call["name"],
         status="error",
+        additional_kwargs={REJECTED: True},
     )
 
 

@@ -1,1 +1,1 @@
-"""cli"""
+"""The `wakeful` command line (Typer + Rich)."""

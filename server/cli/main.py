@@ -1,0 +1,21 @@
+"""The `wakeful` command: assembles the sub-commands."""
+
+from __future__ import annotations
+
+import typer
+
+from server.cli import run as run_commands
+from server.cli import tasks as task_commands
+
+app = typer.Typer(
+    name="wakeful",
+    help="Always-on autonomous agents as durable LangGraph graphs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run_commands.run)
+app.command("resume")(run_commands.resume)
+app.add_typer(task_commands.app, name="tasks")
+
+if __name__ == "__main__":
+    app()

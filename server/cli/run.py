@@ -1,0 +1,189 @@
+"""`wakeful run` and `wakeful resume`: one task in the foreground with a live view."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markdown import Markdown
+from rich.prompt import Prompt
+
+from graphs.approval import ApprovalDecision
+from graphs.budgets import Budgets
+from graphs.engine import Engine
+from graphs.runner import RunResult, TaskRunner
+from graphs.spec import AgentSpec, default_agent_spec, load_agent_spec
+from server.cli.common import console, err_console, handle_errors, open_engine, run_async, settings
+from server.cli.live_view import LiveView
+from stack.errors import ConfigError
+from stack.task_records import TaskRow
+
+
+class ApproveMode(StrEnum):
+    ask = "ask"
+    auto = "auto"
+    deny = "deny"
+
+
+def _decide(request: dict[str, Any], mode: ApproveMode) -> ApprovalDecision:
+    if mode is ApproveMode.auto:
+        return ApprovalDecision(action="approve", decided_by="cli:--approve auto")
+    if mode is ApproveMode.deny:
+        return ApprovalDecision(
+            action="reject", comment="denied by --approve deny", decided_by="cli:--approve deny"
+        )
+    console.rule("[bold yellow]approval needed")
+    console.print(f"tool [bold]{request['tool']}[/] (scope {request['scope']}, "
+                  f"policy from {request['policy_source']})")
+    console.print_json(json.dumps(request.get("args", {})))
+    if request.get("rationale"):
+        console.print(f"rationale: {request['rationale']}")
+    choice = Prompt.ask("approve, reject or edit?", choices=["a", "r", "e"], default="a")
+    if choice == "a":
+        return ApprovalDecision(action="approve", decided_by="cli:operator")
+    if choice == "r":
+        comment = Prompt.ask("comment for the agent", default="")
+        return ApprovalDecision(action="reject", comment=comment or None, decided_by="cli:operator")
+    while True:
+        raw = Prompt.ask("new arguments as JSON", default=json.dumps(request.get("args", {})))
+        try:
+            args = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            err_console.print(f"[red]not JSON:[/] {exc}")
+            continue
+        if isinstance(args, dict):
+            return ApprovalDecision(action="edit", args=args, decided_by="cli:operator")
+        err_console.print("[red]arguments must be a JSON object[/]")
+
+
+async def drive(
+    engine: Engine, task: TaskRow, approve: ApproveMode, *, models: str
+) -> RunResult:
+    """Run the task to its end, answering approvals per `approve`."""
+    runner = TaskRunner(engine)
+    view = LiveView(
+        console,
+        task_id=task.id,
+        agent=task.agent,
+        models=models,
+        budgets=Budgets.model_validate(task.budgets),
+    )
+    decision: ApprovalDecision | None = None
+    while True:
+        with view:
+            result = await runner.run(task.id, decision=decision, listeners=(view.on_event,))
+        if not result.waiting:
+            return result
+        decision = _decide(result.interrupts[0], approve)
+
+
+def _models_label(engine: Engine, spec: AgentSpec) -> str:
+    from graphs.models import build_models
+
+    described = build_models(spec, engine.settings).describe()
+    labels = sorted(set(described.values()))
+    if labels == ["scripted"]:
+        return "scripted (no LLM; deterministic demo responses)"
+    return ", ".join(f"{role}={label}" for role, label in described.items())
+
+
+def _report_path(result: RunResult) -> Path | None:
+    for line in (result.task.output or "").splitlines():
+        if line.startswith("Report written: "):
+            return Path(line.removeprefix("Report written: ").strip())
+    return None
+
+
+def print_result(result: RunResult, *, print_report: bool) -> None:
+    task = result.task
+    style = {"completed": "green", "canceled": "yellow"}.get(task.state, "red")
+    console.rule(f"[bold {style}]{task.state}[/] · stop reason: {task.stop_reason}")
+    usage = task.usage or {}
+    console.print(
+        f"iterations {usage.get('iterations', 0)} · tool calls {usage.get('tool_calls', 0)} · "
+        f"tokens {usage.get('tokens', 0):,} · active {usage.get('active_seconds', 0):.1f}s"
+    )
+    report = _report_path(result)
+    if print_report and report is not None and report.is_file():
+        console.rule(f"report · {report}")
+        console.print(Markdown(report.read_text()))
+    elif task.output:
+        console.print(task.output)
+    console.print(f"task id: {task.id}")
+
+
+def _exit_code(result: RunResult) -> int:
+    return 0 if result.task.state == "completed" else 1
+
+
+@handle_errors
+def run(
+    goal: Annotated[str | None, typer.Argument(help="the goal (default: the agent spec's)")] = None,
+    agent: Annotated[
+        Path | None, typer.Option("--agent", "-a", help="agent spec YAML", dir_okay=False)
+    ] = None,
+    max_iterations: Annotated[int | None, typer.Option(min=1)] = None,
+    max_runtime_seconds: Annotated[float | None, typer.Option(min=0.001)] = None,
+    max_tool_calls: Annotated[int | None, typer.Option(min=0)] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    approve: Annotated[
+        ApproveMode, typer.Option(help="how to answer approval requests")
+    ] = ApproveMode.ask,
+    print_report: Annotated[
+        bool, typer.Option("--print-report", help="print the report the agent wrote")
+    ] = False,
+) -> None:
+    """Run one task in the foreground with a live view of nodes, tools and budgets."""
+    config = settings()
+    spec = load_agent_spec(agent) if agent else default_agent_spec()
+    goal = goal or spec.goal
+    if not goal:
+        raise ConfigError(f"no goal: give one, or set `goal:` in {agent or 'the agent spec'}")
+    budgets = spec.budgets.merged(
+        max_iterations=max_iterations,
+        max_runtime_seconds=max_runtime_seconds,
+        max_tool_calls=max_tool_calls,
+        max_tokens=max_tokens,
+    )
+
+    async def main() -> int:
+        async with open_engine(config) as engine:
+            task = await TaskRunner(engine).submit(
+                goal, spec, budgets=budgets, spec_dir=agent.parent if agent else None
+            )
+            try:
+                result = await drive(engine, task, approve, models=_models_label(engine, spec))
+            except KeyboardInterrupt:
+                err_console.print(f"interrupted; continue with: wakeful resume {task.id}")
+                return 130
+            print_result(result, print_report=print_report)
+            return _exit_code(result)
+
+    raise typer.Exit(run_async(main()))
+
+
+@handle_errors
+def resume(
+    task_id: Annotated[str, typer.Argument(help="task id (or an unambiguous prefix)")],
+    approve: Annotated[ApproveMode, typer.Option(help="how to answer approvals")] = ApproveMode.ask,
+    print_report: Annotated[bool, typer.Option("--print-report")] = False,
+) -> None:
+    """Continue a task from its last checkpoint (after Ctrl-C, a crash, or an approval)."""
+    config = settings()
+
+    async def main() -> int:
+        async with open_engine(config) as engine:
+            task = await engine.records.find_task(task_id)
+            if task.terminal:
+                err_console.print(f"task {task.id} already ended: {task.state}")
+                print_result(RunResult(task), print_report=print_report)
+                return _exit_code(RunResult(task))
+            spec = AgentSpec.model_validate(task.agent_spec)
+            result = await drive(engine, task, approve, models=_models_label(engine, spec))
+            print_result(result, print_report=print_report)
+            return _exit_code(result)
+
+    raise typer.Exit(run_async(main()))
