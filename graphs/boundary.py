@@ -53,7 +53,7 @@ Node = Callable[[NodeRun], Awaitable[dict[str, Any] | Command]]
 
 def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | Command]]:
     async def run_node(state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | Command:
-        deps = deps_of(runtime)
+        deps = await deps_of(runtime)
         stop = await deps.channel.boundary(name)
         if name not in UNSTOPPABLE and (stop or state.get("stop_reason") == "canceled"):
             return Command(goto=FINALIZE, update={"stop_reason": "canceled"})

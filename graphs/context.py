@@ -8,21 +8,26 @@ tools, events to the log.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph.runtime import Runtime
+from psycopg_pool import AsyncConnectionPool
 
 from graphs.budgets import Budgets
 from graphs.events import LogChannel, TaskChannel
 from graphs.models import RoleModels, build_models
 from graphs.spec import AgentSpec, load_agent_spec
+from stack.errors import ConfigError
 from stack.settings import Settings, load_settings
 from tools.builtins import build_builtin_registry
 from tools.ledger import ToolLedger
-from tools.registry import Toolset
+from tools.registry import ToolRegistry, Toolset
 
 if TYPE_CHECKING:
     from memory.embeddings import Embedder
@@ -57,17 +62,51 @@ class StudioContext:
     agent: str = DEFAULT_AGENT_FILE
 
 
-def deps_of(runtime: Runtime[Any]) -> AgentDeps:
+async def deps_of(runtime: Runtime[Any]) -> AgentDeps:
     context = runtime.context
     if isinstance(context, RunContext):
         return context.deps
     agent = context.agent if isinstance(context, StudioContext) else DEFAULT_AGENT_FILE
-    return studio_deps(agent)
+    # Building them reads files and may load a model: off the event loop, which
+    # `langgraph dev` guards against blocking calls.
+    return await asyncio.to_thread(studio_deps, agent)
+
+
+def builtin_registry(spec: AgentSpec, settings: Settings) -> ToolRegistry:
+    return build_builtin_registry(settings.data_dir, http_allow=spec.tools.http_allow)
 
 
 def toolset_for(spec: AgentSpec, settings: Settings, *, continuous: bool = False) -> Toolset:
-    registry = build_builtin_registry(settings.data_dir)
-    return registry.toolset(spec.tools, continuous=continuous)
+    """The agent's built-in tools. An agent with MCP servers needs `open_toolset`."""
+    if spec.mcp_servers:
+        raise ConfigError(
+            f"agent {spec.name!r} uses MCP servers; its tools come from open_toolset()"
+        )
+    return builtin_registry(spec, settings).toolset(spec.tools, continuous=continuous)
+
+
+@asynccontextmanager
+async def open_toolset(
+    spec: AgentSpec,
+    settings: Settings,
+    *,
+    pool: AsyncConnectionPool | None,
+    continuous: bool = False,
+) -> AsyncIterator[Toolset]:
+    """The agent's tools, built-ins and MCP: its MCP servers run while the block runs.
+
+    Servers are started and their tools discovered and pinned (in `pool`'s tool_pins) on
+    entry; leaving the block closes the sessions and stops stdio servers.
+    """
+    if not spec.mcp_servers:
+        yield toolset_for(spec, settings, continuous=continuous)
+        return
+    from tools.mcp.pinning import PinStore  # the MCP SDK is slow to import; only when used
+    from tools.mcp.toolbox import McpToolbox
+
+    pins = PinStore(pool) if pool is not None else None
+    async with await McpToolbox.open(spec.mcp_servers, pins=pins) as toolbox:
+        yield toolbox.toolset(builtin_registry(spec, settings), spec.tools, continuous=continuous)
 
 
 def semantic_embedder(spec: AgentSpec, settings: Settings) -> Embedder | None:

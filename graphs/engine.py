@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from graphs.graph import build_graph
 from stack.migrate import apply_migrations
+from stack.postgres import ensure_postgres, open_pool
 from stack.settings import Settings
 from stack.task_records import TaskRecords
 from tools.ledger import ToolLedger
@@ -28,8 +29,6 @@ class Engine:
 
     @classmethod
     async def open(cls, settings: Settings, *, url: str | None = None) -> Engine:
-        from stack.postgres import ensure_postgres, open_pool  # TODO top-level once it lands
-
         url = url or ensure_postgres(settings)
         await apply_migrations(url)
         pool = await open_pool(url)

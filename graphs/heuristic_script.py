@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from tools.untrusted import unwrap
+
 STEP_MARKER = "wakeful_step"  # HumanMessage.additional_kwargs key marking a step's start
 REPORT_TOOL = "write_report"
 _SNIPPET = 600
@@ -53,7 +55,7 @@ def _tool_outputs(messages: list[BaseMessage]) -> dict[str, str]:
     for message in messages:
         if isinstance(message, ToolMessage) and message.status != "error" and message.name:
             outputs.pop(message.name, None)
-            outputs[message.name] = str(message.content)
+            outputs[message.name] = unwrap(str(message.content))
     return outputs
 
 
@@ -83,16 +85,34 @@ def _plan(tools: list[ToolInfo], hints: dict[str, Any]) -> AIMessage:
     return _structured(tools, {"steps": steps})
 
 
+def _markdown(output: str) -> list[str]:
+    """A tool's output as Markdown: JSON objects and lists of objects become tables."""
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return ["```", output.strip(), "```"]
+    if isinstance(data, dict) and data:
+        rows = ["| field | value |", "|---|---|"]
+        rows += [f"| {key} | {value} |" for key, value in data.items()]
+        return rows
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        keys = list(dict.fromkeys(k for row in data for k in row))
+        rows = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        rows += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in data]
+        return rows
+    return ["```json", output.strip(), "```"]
+
+
 def _report_body(goal: str, outputs: dict[str, str], step_results: dict[str, str]) -> str:
     lines = [
-        f"# Report: {goal}",
+        f"Goal: {goal}",
         "",
         f"Host: `{socket.gethostname()}`. Written by the scripted model (no LLM) from the "
         "tool output below.",
         "",
     ]
     for name, output in outputs.items():
-        lines += [f"## {name}", "", "```json", output.strip(), "```", ""]
+        lines += [f"## {name}", "", *_markdown(output), ""]
     if not outputs:
         for step_id, result in step_results.items():
             lines += [f"## {step_id}", "", result, ""]
@@ -117,7 +137,7 @@ def _work(messages: list[BaseMessage], tools: list[ToolInfo], hints: dict[str, A
             body = _report_body(
                 str(hints.get("goal", "")), _tool_outputs(messages), hints.get("step_results", {})
             )
-            title = str(hints.get("goal", "report"))[:80]
+            title = "Report: " + str(hints.get("goal", "report"))[:80]
             return AIMessage(
                 content="Writing the report from the data gathered so far.",
                 tool_calls=[

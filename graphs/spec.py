@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from graphs.budgets import Budgets
 from graphs.script import ROLES, Script, load_script_file, parse_script
 from stack.errors import ConfigError
+from tools.mcp.config import McpServerConfig
 from tools.policy import ToolPolicyConfig
 
 Provider = Literal["auto", "scripted", "openai"]
@@ -77,9 +78,19 @@ class AgentSpec(BaseModel):
     instructions: str = ""
     model: ModelConfig = Field(default_factory=ModelConfig)
     tools: ToolPolicyConfig = Field(default_factory=ToolPolicyConfig)
+    mcp_servers: list[McpServerConfig] = Field(default_factory=list)
     budgets: Budgets = Field(default_factory=Budgets)
     entropy: EntropyConfig = Field(default_factory=EntropyConfig)
     critic: CriticConfig = Field(default_factory=CriticConfig)
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _unique_servers(cls, value: list[McpServerConfig]) -> list[McpServerConfig]:
+        names = [server.name for server in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"MCP server name(s) used twice: {twice}")
+        return value
 
     @model_validator(mode="after")
     def _script_parses(self) -> AgentSpec:
