@@ -69,6 +69,17 @@ class CriticConfig(BaseModel):
     max_replans: int = Field(default=3, ge=0, description="per task, then fail")
 
 
+class Autonomous(BaseModel):
+    """Continuous mode: the runtime wakes the agent every interval with its standing goal."""
+
+    model_config = {"extra": "forbid"}
+
+    goal: str = Field(min_length=1)
+    interval_seconds: float = Field(gt=0)
+    max_iter_runtime_seconds: float | None = Field(default=None, gt=0)
+    daily_token_budget: int | None = Field(default=None, ge=1)
+
+
 class AgentSpec(BaseModel):
     model_config = {"extra": "forbid"}
 
