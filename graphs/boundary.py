@@ -31,6 +31,10 @@ class BudgetExhausted(Exception):
         self.usage = usage
 
 
+class RunStopped(Exception):
+    """The run was told to stop (cancel or kill switch) while a model call was in flight."""
+
+
 @dataclass
 class NodeRun:
     name: str
@@ -67,6 +71,8 @@ def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | 
                 key=f"budget:{exc.budget}",
             )
             result = Command(goto=FINALIZE, update={"stop_reason": exc.budget, "usage": exc.usage})
+        except RunStopped:
+            result = Command(goto=FINALIZE, update={"stop_reason": "canceled"})
         return _charge_time(run, result)
 
     run_node.__name__ = name

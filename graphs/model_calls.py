@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.tools import BaseTool
 
-from graphs.boundary import BudgetExhausted, NodeRun
+from graphs.boundary import BudgetExhausted, NodeRun, RunStopped
 from graphs.budgets import exhausted_before_model_call, model_call_timeout
 from graphs.events import MODEL_CALL
 from graphs.state import Usage
@@ -59,7 +59,7 @@ async def call_model(
     timeout = model_call_timeout(usage, deps.budgets, run.elapsed())
     started = time.monotonic()
     try:
-        result = await asyncio.wait_for(model.ainvoke(messages, config=config), timeout)
+        result = await _invoke(model, messages, config, timeout, deps.extras.get("stop_event"))
     except TimeoutError:
         usage["model_calls"][role] = index + 1
         capped = timeout < deps.budgets.iteration_timeout_seconds
@@ -88,3 +88,34 @@ async def call_model(
         key=f"model:{role}:{index}",
     )
     return ModelReply(message=message, parsed=parsed, usage=usage)
+
+
+async def _invoke(
+    model: Any,
+    messages: list[BaseMessage],
+    config: dict[str, Any],
+    timeout: float,
+    stop_event: asyncio.Event | None,
+) -> Any:
+    """The model call, cut short by its timeout or by the run's stop event.
+
+    A model call has no side effects, so abandoning it on cancel is safe; tool calls are
+    never interrupted this way (a write must finish and reach the ledger).
+    """
+    if stop_event is None:
+        return await asyncio.wait_for(model.ainvoke(messages, config=config), timeout)
+    call = asyncio.ensure_future(model.ainvoke(messages, config=config))
+    stopped = asyncio.ensure_future(stop_event.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {call, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for future in (call, stopped):
+            if not future.done():
+                future.cancel()
+    if call in done:
+        return call.result()
+    if stopped in done:
+        raise RunStopped
+    raise TimeoutError

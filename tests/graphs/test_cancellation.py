@@ -39,3 +39,23 @@ async def test_cancel_mid_run_stops_at_the_next_boundary(engine, events_of) -> N
     assert not [e for e in events[cancel_seen:] if e.type in ("tool_call", "model_call")]
     # a canceled task cannot be canceled again
     assert not await engine.records.request_cancel(task.id)
+
+
+async def test_stop_event_abandons_an_in_flight_model_call(engine, events_of) -> None:
+    """A slow model call (60 s scripted latency) is abandoned when the run's stop event
+    fires; the task ends canceled without waiting for the model."""
+    slow_plan = {**ONE_STEP, "latency_seconds": 60}
+    spec = make_spec(script={"planner": [slow_plan]})
+    runner = TaskRunner(engine)
+    task = await runner.submit("plan slowly", spec)
+    deps = runner.deps_for(await engine.records.get_task(task.id))
+    stop = asyncio.Event()
+    deps.extras["stop_event"] = stop
+    running = asyncio.create_task(runner.run(task.id, deps=deps))
+    await wait_for_event(engine, task.id, "node")  # recall entered; the planner follows
+    while not [e for e in await events_of(task.id) if e.data.get("node") == "planner"]:
+        await asyncio.sleep(0.01)
+    stop.set()
+    result = await asyncio.wait_for(running, timeout=30)  # far below the model's 60 s
+    assert (result.task.state, result.task.stop_reason) == ("canceled", "canceled")
+    assert not [e for e in await events_of(task.id) if e.type == "model_call"]
