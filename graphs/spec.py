@@ -62,6 +62,20 @@ class EntropyConfig(BaseModel):
     temperature_step: float = Field(default=0.3, ge=0)
 
 
+class MemoryConfig(BaseModel):
+    """How much the agent keeps in its context, and when it compacts and recalls."""
+
+    model_config = {"extra": "forbid"}
+
+    working_tokens: int = Field(default=6000, ge=200, description="L1 budget")
+    compaction_threshold: float = Field(default=0.9, gt=0, le=1)
+    compaction_fraction: float = Field(default=0.3, ge=0.3, le=0.9, description="share evicted")
+    max_compactions_without_progress: int = Field(default=3, ge=1)
+    recall_tokens: int = Field(default=1200, ge=0, description="budget for recalled context")
+    episodic: bool = True
+    knowledge: bool = True
+
+
 class CriticConfig(BaseModel):
     model_config = {"extra": "forbid"}
 
