@@ -21,6 +21,7 @@ APPROVAL_REQUESTED = "approval_requested"
 APPROVAL_DECIDED = "approval_decided"
 BUDGET_EXHAUSTED = "budget_exhausted"
 STUCK_DETECTED = "stuck_detected"
+COMPACTION = "compaction"
 STATE_CHANGE = "state_change"
 FINISHED = "finished"
 

@@ -48,3 +48,14 @@ STUCK_WARNING = (
 )
 
 SYSTEM_SUMMARY = "\nSummary of earlier work:\n{summary}\n"
+
+SUMMARIZER = """You keep the running summary of an autonomous agent's work. Merge the earlier
+summary and the transcript below into one concise summary (at most 200 words) that keeps
+what matters for the goal: facts found, decisions made, what failed, what is left.
+
+Goal: {goal}
+Earlier summary:
+{summary}
+
+Transcript to fold in:
+{transcript}"""

@@ -107,6 +107,8 @@ class AgentSpec(BaseModel):
     budgets: Budgets = Field(default_factory=Budgets)
     entropy: EntropyConfig = Field(default_factory=EntropyConfig)
     critic: CriticConfig = Field(default_factory=CriticConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    autonomous: Autonomous | None = None
 
     @field_validator("mcp_servers")
     @classmethod

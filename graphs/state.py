@@ -40,6 +40,7 @@ class LoopState(TypedDict):
     resets: int  # stuck resets since the last accepted step
     total_resets: int
     temperature_boost: float
+    compactions: int  # L2 compactions since the last accepted step
     signal: str | None  # the last stuck signal, for the record
 
 
@@ -81,6 +82,7 @@ def new_loop_state() -> LoopState:
         resets=0,
         total_resets=0,
         temperature_boost=0.0,
+        compactions=0,
         signal=None,
     )
 

@@ -101,7 +101,7 @@ async def _apply(
         current["status"], current["result"] = "done", result
         update["current_step"] = None
         # Progress: the loop detector starts afresh.
-        loop.update(tool_hashes=[], errors=[], thoughts=[], resets=0)
+        loop.update(tool_hashes=[], errors=[], thoughts=[], resets=0, compactions=0)
         await deps.channel.emit(
             STEP_COMPLETED,
             {"step": step["id"], "description": step["description"], "result": result[:2000]},

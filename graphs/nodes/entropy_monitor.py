@@ -15,6 +15,7 @@ from langgraph.types import Command
 
 from graphs import prompts
 from graphs.boundary import FINALIZE, NodeRun
+from graphs.compaction import compact_if_needed
 from graphs.entropy import semantic_signal, structural_signal
 from graphs.events import STUCK_DETECTED
 
@@ -26,8 +27,11 @@ async def entropy_monitor(run: NodeRun) -> Command:
     signal = structural_signal(loop, config)
     if signal is None and deps.embedder is not None:
         signal = await asyncio.to_thread(semantic_signal, loop, config, deps.embedder)
+    churn_limit = deps.spec.memory.max_compactions_without_progress
+    if signal is None and loop.get("compactions", 0) >= churn_limit:
+        signal = f"compaction_churn: {loop['compactions']} compactions with nothing new"
     if signal is None:
-        return Command(goto=_route(run))
+        return Command(goto=_route(run), update=await compact_if_needed(run))
 
     exhausted = loop["resets"] >= config.max_resets
     await deps.channel.emit(
@@ -46,6 +50,7 @@ async def entropy_monitor(run: NodeRun) -> Command:
         resets=loop["resets"] + 1,
         total_resets=loop["total_resets"] + 1,
         temperature_boost=loop["temperature_boost"] + config.temperature_step,
+        compactions=0,
         signal=signal,
     )
     return Command(

@@ -79,6 +79,8 @@ async def tools(run: NodeRun) -> Command:
             duration, attempts = outcome.duration_ms, outcome.attempts
         messages.append(message)
         signature = f"{call['name']}#{digest}"
+        if signature not in loop["tool_hashes"]:
+            loop["compactions"] = 0  # something new happened: compaction is not churn
         loop["tool_hashes"] = remember(loop["tool_hashes"], signature)
         if message.status == "error":
             error_digest = args_hash({"error": str(message.content)[:300]})
