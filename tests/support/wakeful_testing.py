@@ -21,6 +21,7 @@ def make_spec(
     budgets: dict[str, Any] | None = None,
     entropy: dict[str, Any] | None = None,
     critic: dict[str, Any] | None = None,
+    memory: dict[str, Any] | None = None,
     name: str = "test-agent",
 ) -> AgentSpec:
     data: dict[str, Any] = {
@@ -28,7 +29,8 @@ def make_spec(
         "model": {"provider": "scripted", "script": script or {}},
         "tools": tools or {"allow": [*READ_TOOLS, "write_report"]},
     }
-    for key, value in (("budgets", budgets), ("entropy", entropy), ("critic", critic)):
+    sections = (("budgets", budgets), ("entropy", entropy), ("critic", critic), ("memory", memory))
+    for key, value in sections:
         if value is not None:
             data[key] = value
     return parse_agent_spec(data)
