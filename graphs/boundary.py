@@ -20,6 +20,7 @@ from graphs.state import AgentState, Usage, new_usage
 
 FINALIZE = "finalize"
 UNSTOPPABLE = frozenset({"finalize", "memorize"})  # these run even after a stop
+LONG_NODES = frozenset({"planner", "worker", "tools", "critic"})  # model or tool calls
 
 
 class BudgetExhausted(Exception):
@@ -58,12 +59,15 @@ Node = Callable[[NodeRun], Awaitable[dict[str, Any] | Command]]
 def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | Command]]:
     async def run_node(state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | Command:
         deps = await deps_of(runtime)
-        stop = await deps.channel.boundary(name)
+        stop = await deps.channel.boundary(name, announce=name in LONG_NODES)
+        stop_event = deps.extras.get("stop_event")
+        stop = stop or (stop_event is not None and stop_event.is_set())
         if name not in UNSTOPPABLE and (stop or state.get("stop_reason") == "canceled"):
+            await deps.channel.flush()
             return Command(goto=FINALIZE, update={"stop_reason": "canceled"})
         run = NodeRun(name=name, state=state, deps=deps, started=time.monotonic())
         try:
-            result = await node(run)
+            result = await _run_and_flush(node, run)
         except BudgetExhausted as exc:
             await deps.channel.emit(
                 BUDGET_EXHAUSTED,
@@ -71,6 +75,7 @@ def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | 
                 key=f"budget:{exc.budget}",
             )
             result = Command(goto=FINALIZE, update={"stop_reason": exc.budget, "usage": exc.usage})
+            await deps.channel.flush()
         except RunStopped:
             result = Command(goto=FINALIZE, update={"stop_reason": "canceled"})
         return _charge_time(run, result)
@@ -79,14 +84,30 @@ def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | 
     return run_node
 
 
+async def _run_and_flush(node: Node, run: NodeRun) -> dict[str, Any] | Command:
+    """Run the node, then write its events before LangGraph checkpoints it.
+
+    Flushing at the end of the node (and not at the next one's start) means the events of
+    a checkpointed node are never lost to a crash; the flush also brings back the cancel
+    flag that the next boundary acts on. One round trip per node either way.
+    """
+    try:
+        return await node(run)
+    finally:
+        await run.deps.channel.flush()
+
+
 def _charge_time(run: NodeRun, result: dict[str, Any] | Command) -> dict[str, Any] | Command:
-    """Add this node's wall time to usage.active_seconds (the runtime budget's clock)."""
+    """Add this node's wall time to usage.active_seconds (the runtime budget's clock).
+
+    Only nodes that already update usage (those that call models or tools, where the time
+    goes) are charged: writing the usage channel from every node would add a checkpoint
+    write and blob per step for microseconds of bookkeeping.
+    """
     update = result.update if isinstance(result, Command) else result
-    if update is None:
-        update = {}
-    if not isinstance(update, dict):  # a list of tuples is legal in Command; we never use it
+    if not isinstance(update, dict) or "usage" not in update:
         return result
-    usage = dict(update.get("usage") or run.usage())
+    usage = dict(update["usage"])
     usage["active_seconds"] = usage["active_seconds"] + run.elapsed()
     update = {**update, "usage": usage}
     if isinstance(result, Command):

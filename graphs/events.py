@@ -34,8 +34,13 @@ class TaskChannel(Protocol):
     async def emit(self, type: str, data: dict[str, Any], *, key: str | None = None) -> None:
         """Append an event; an event with a `key` already recorded for the task is dropped."""
 
-    async def boundary(self, node: str) -> bool:
-        """Record entering `node`; returns True when the task must stop (cancel / kill switch)."""
+    async def boundary(self, node: str, *, announce: bool = False) -> bool:
+        """Record entering `node`; returns True when the task must stop (cancel / kill switch).
+
+        `announce` asks for the entry to be visible while the node runs (a long node)."""
+
+    async def flush(self) -> bool:
+        """Write any buffered events now; returns True when the task must stop."""
 
 
 class LogChannel:
@@ -48,8 +53,11 @@ class LogChannel:
     async def emit(self, type: str, data: dict[str, Any], *, key: str | None = None) -> None:
         self._log.info("%s %s %s", self.task_id, type, data)
 
-    async def boundary(self, node: str) -> bool:
+    async def boundary(self, node: str, *, announce: bool = False) -> bool:
         await self.emit(NODE, {"node": node})
+        return False
+
+    async def flush(self) -> bool:
         return False
 
 
@@ -71,7 +79,10 @@ class ListeningChannel:
         await self._inner.emit(type, data, key=key)
         await self._notify(type, data)
 
-    async def boundary(self, node: str) -> bool:
-        stop = await self._inner.boundary(node)
+    async def boundary(self, node: str, *, announce: bool = False) -> bool:
+        stop = await self._inner.boundary(node, announce=announce)
         await self._notify(NODE, {"node": node})
         return stop
+
+    async def flush(self) -> bool:
+        return await self._inner.flush()

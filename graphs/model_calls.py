@@ -9,6 +9,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from graphs.boundary import BudgetExhausted, NodeRun, RunStopped
 from graphs.budgets import exhausted_before_model_call, model_call_timeout
@@ -40,17 +41,7 @@ async def call_model(
     if budget := exhausted_before_model_call(usage, deps.budgets, run.elapsed()):
         raise BudgetExhausted(budget, usage)
 
-    role_model = deps.models[role]
-    model: Any = role_model.model
-    if temperature_boost and not role_model.scripted:
-        model = model.model_copy(
-            update={"temperature": min(2.0, role_model.temperature + temperature_boost)}
-        )
-    if tools:
-        model = model.bind_tools(tools)
-    if schema is not None:
-        model = model.with_structured_output(schema, include_raw=True, method="function_calling")
-
+    model = _bound_model(deps, role, tools, schema, temperature_boost)
     index = usage["model_calls"].get(role, 0)
     config = {
         "metadata": {"wakeful_role": role, "wakeful_call": index, "wakeful_hints": hints or {}},
@@ -78,7 +69,7 @@ async def call_model(
         MODEL_CALL,
         {
             "role": role,
-            "model": role_model.label,
+            "model": deps.models[role].label,
             "tokens": tokens,
             "input_tokens": (message.usage_metadata or {}).get("input_tokens", 0),
             "output_tokens": (message.usage_metadata or {}).get("output_tokens", 0),
@@ -103,7 +94,8 @@ async def _invoke(
     never interrupted this way (a write must finish and reach the ledger).
     """
     if stop_event is None:
-        return await asyncio.wait_for(model.ainvoke(messages, config=config), timeout)
+        async with asyncio.timeout(timeout):
+            return await model.ainvoke(messages, config=config)
     call = asyncio.ensure_future(model.ainvoke(messages, config=config))
     stopped = asyncio.ensure_future(stop_event.wait())
     try:
@@ -119,3 +111,40 @@ async def _invoke(
     if stopped in done:
         raise RunStopped
     raise TimeoutError
+
+
+def _bound_model(
+    deps: Any, role: str, tools: list[BaseTool] | None, schema: type | None, boost: float
+) -> Any:
+    """The role's model with tools / structured output bound, built once and reused.
+
+    Binding converts every tool schema to JSON schema; doing it on each call was a
+    measurable share of a scripted run's time.
+    """
+    schemas = tuple(_tool_schema(t) for t in tools or ())
+    key = (role, tuple(s["function"]["name"] for s in schemas), schema, round(boost, 3))
+    cache = deps.models.bound
+    if key in cache:
+        return cache[key]
+    role_model = deps.models[role]
+    model: Any = role_model.model
+    if boost and not role_model.scripted:
+        model = model.model_copy(update={"temperature": min(2.0, role_model.temperature + boost)})
+    if schemas:
+        model = model.bind_tools(list(schemas))
+    if schema is not None:
+        model = model.with_structured_output(schema, include_raw=True, method="function_calling")
+    cache[key] = model
+    return model
+
+
+_SCHEMAS: dict[tuple, dict[str, Any]] = {}
+
+
+def _tool_schema(tool: BaseTool) -> dict[str, Any]:
+    """A tool's OpenAI function schema, converted once per distinct tool definition."""
+    key = (tool.name, tool.description, tool.args_schema if isinstance(tool.args_schema, type)
+           else repr(tool.args_schema))
+    if key not in _SCHEMAS:
+        _SCHEMAS[key] = convert_to_openai_tool(tool)
+    return _SCHEMAS[key]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -31,6 +34,8 @@ class RoleModel:
 @dataclass(frozen=True)
 class RoleModels:
     by_role: dict[str, RoleModel]
+    # Runnables with tools / schemas bound, reused across calls and tasks (see model_calls).
+    bound: dict[tuple, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __getitem__(self, role: str) -> RoleModel:
         return self.by_role[role]
@@ -43,7 +48,40 @@ class RoleModels:
         return {role: m.label for role, m in self.by_role.items()}
 
 
+_CACHE: OrderedDict[str, RoleModels] = OrderedDict()
+_CACHE_SIZE = 32
+
+
 def build_models(
+    spec: AgentSpec, settings: Settings, *, spec_dir: Path | None = None
+) -> RoleModels:
+    """The role models for a spec, shared by every task with the same model settings.
+
+    Models are stateless between calls (the scripted one reads its cursor from the call's
+    metadata), so sharing them saves rebuilding clients and re-binding tool schemas.
+    """
+    key = json.dumps(
+        [
+            spec.model.model_dump(mode="json"),
+            str(spec_dir),
+            settings.openai_api_key is not None,
+            settings.openai_base_url,
+            [settings.model_for(role) for role in ROLES],
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    models = _build_models(spec, settings, spec_dir=spec_dir)
+    _CACHE[key] = models
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return models
+
+
+def _build_models(
     spec: AgentSpec, settings: Settings, *, spec_dir: Path | None = None
 ) -> RoleModels:
     """Resolve provider and model name per role.

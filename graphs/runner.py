@@ -204,6 +204,7 @@ class TaskRunner:
         await deps.channel.emit(
             STATE_CHANGE, {"from": task.state, "to": state, "stop_reason": stop_reason}
         )
+        await deps.channel.flush()
         return row
 
     async def _end(

@@ -43,6 +43,8 @@ def _tool_info(tool: Any) -> ToolInfo:
     if isinstance(tool, BaseTool):
         scope = (tool.metadata or {}).get("scope", "unknown")
         return ToolInfo(name=tool.name, scope=str(scope))
+    if isinstance(tool, dict):  # an agent tool, already in OpenAI format
+        return ToolInfo(name=convert_to_openai_tool(tool)["function"]["name"], scope="unknown")
     name = convert_to_openai_tool(tool)["function"]["name"]
     return ToolInfo(name=name, scope="structured")
 

@@ -31,6 +31,7 @@ def _tokenizer():
     return tokenizer
 
 
+@lru_cache(maxsize=8192)
 def count_text_tokens(text: str) -> int:
     """Tokens in a text, without the [CLS]/[SEP] markers."""
     if not text:

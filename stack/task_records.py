@@ -6,6 +6,7 @@ run did, the source for live views, SSE streams and evaluation.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,8 @@ class TaskRow:
     updated_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    continuous: bool = False  # an iteration of a continuous agent (stricter tool policy)
+    iteration_of: str | None = None  # that agent's id
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TaskRow:
@@ -171,9 +174,20 @@ class TaskRecords:
         self, task_id: str, type: str, data: dict[str, Any], *, key: str | None = None
     ) -> tuple[bool, int | None]:
         """Append an event; returns (cancel requested, seq or None when deduplicated)."""
-        params = {"task_id": task_id, "type": type, "data": Jsonb(data), "key": key}
+        return await self.append_events(task_id, [(type, data, key)])
+
+    async def append_events(
+        self, task_id: str, events: list[tuple[str, dict[str, Any], str | None]]
+    ) -> tuple[bool, int | None]:
+        """Append events in order in one round trip; returns (cancel requested, last seq)."""
+        params = {
+            "task_id": task_id,
+            "types": [e[0] for e in events],
+            "datas": [Jsonb(e[1]) for e in events],
+            "keys": [e[2] for e in events],
+        }
         async with self.pool.connection() as conn:
-            cur = await conn.execute(_q("append_event"), params)
+            cur = await conn.execute(_q("append_events"), params)
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no task with id {task_id}")
@@ -193,15 +207,48 @@ class TaskRecords:
 
 
 class PostgresTaskChannel:
-    """The graph's TaskChannel backed by the events table (see graphs/events.py)."""
+    """The graph's TaskChannel backed by the events table (see graphs/events.py).
+
+    Events wait in a buffer and go out when the node ends (`flush`), in one statement that
+    also reads the cancel flag: one round trip per node. A crash loses at most the events
+    of the node that was running, and that node runs again on resume.
+    """
 
     def __init__(self, records: TaskRecords, task_id: str) -> None:
         self.records = records
         self.task_id = task_id
+        self._pending: list[tuple[str, dict[str, Any], str | None]] = []
+        self._stop: bool | None = None  # as of the last flush
+        self._entry_write: asyncio.Task[tuple[bool, int | None]] | None = None
 
     async def emit(self, type: str, data: dict[str, Any], *, key: str | None = None) -> None:
-        await self.records.append_event(self.task_id, type, data, key=key)
+        self._pending.append((type, data, key))
 
-    async def boundary(self, node: str) -> bool:
-        cancel, _ = await self.records.append_event(self.task_id, "node", {"node": node})
-        return cancel
+    async def boundary(self, node: str, *, announce: bool = False) -> bool:
+        """Record entering `node`; the stop flag comes from the previous node's flush.
+
+        With `announce`, the entry is written at once, concurrently with the node's work,
+        so watchers see a long node while it runs; otherwise it goes with the node's flush.
+        """
+        self._pending.append(("node", {"node": node}, None))
+        if self._stop is None:
+            return await self.flush()
+        if announce:
+            batch, self._pending = self._pending, []
+            self._entry_write = asyncio.ensure_future(
+                self.records.append_events(self.task_id, batch)
+            )
+        return self._stop
+
+    async def flush(self) -> bool:
+        """Write buffered events; returns whether the task was asked to stop."""
+        if self._entry_write is not None:
+            entry, self._entry_write = self._entry_write, None
+            self._stop, _ = await entry
+        if not self._pending:
+            task = await self.records.get_task(self.task_id)
+            self._stop = task.cancel_requested
+            return self._stop
+        batch, self._pending = self._pending, []
+        self._stop, _ = await self.records.append_events(self.task_id, batch)
+        return self._stop

@@ -32,19 +32,26 @@ UPDATE tasks SET cancel_requested = true, updated_at = now()
 WHERE id = %(id)s AND state NOT IN ('completed', 'failed', 'canceled', 'rejected')
 RETURNING id
 
--- append_event --
--- One statement: allocate the next seq under the task row's lock, insert (dropped when its
--- key was already recorded), and report whether the task was asked to stop.
+-- append_events --
+-- One statement for a batch: allocate seqs under the task row's lock, insert (an event whose
+-- key was already recorded is dropped), and report whether the task was asked to stop.
 WITH allocated AS (
-    UPDATE tasks SET last_seq = last_seq + 1 WHERE id = %(task_id)s
-    RETURNING last_seq, cancel_requested
+    UPDATE tasks SET last_seq = last_seq + cardinality(%(types)s::text[])
+    WHERE id = %(task_id)s
+    RETURNING last_seq - cardinality(%(types)s::text[]) AS base, cancel_requested
+), batch AS (
+    SELECT type, data, key, ord
+    FROM unnest(%(types)s::text[], %(datas)s::jsonb[], %(keys)s::text[])
+         WITH ORDINALITY AS b(type, data, key, ord)
 ), inserted AS (
     INSERT INTO events (task_id, seq, type, data, key)
-    SELECT %(task_id)s, last_seq, %(type)s, %(data)s, %(key)s FROM allocated
+    SELECT %(task_id)s, allocated.base + batch.ord, batch.type, batch.data, batch.key
+    FROM allocated, batch
+    ORDER BY batch.ord
     ON CONFLICT DO NOTHING
     RETURNING seq
 )
-SELECT allocated.cancel_requested, (SELECT seq FROM inserted) AS seq FROM allocated
+SELECT allocated.cancel_requested, (SELECT max(seq) FROM inserted) AS seq FROM allocated
 
 -- list_events --
 SELECT id, task_id, seq, ts, type, data FROM events

@@ -25,7 +25,8 @@ async def entropy_monitor(run: NodeRun) -> Command:
     config = deps.spec.entropy
     loop = state["loop"]
     signal = structural_signal(loop, config)
-    if signal is None and deps.embedder is not None:
+    enough_thoughts = len(loop["thoughts"]) >= config.semantic_window
+    if signal is None and deps.embedder is not None and enough_thoughts:
         signal = await asyncio.to_thread(semantic_signal, loop, config, deps.embedder)
     churn_limit = deps.spec.memory.max_compactions_without_progress
     if signal is None and loop.get("compactions", 0) >= churn_limit:

@@ -69,11 +69,12 @@ async def worker(run: NodeRun) -> Command:
     thought = message.text.strip() if isinstance(message.text, str) else ""
     if thought:
         loop["thoughts"] = [*loop["thoughts"], thought][-deps.spec.entropy.semantic_window :]
-    update = {
-        "messages": [*new_messages, message],
-        "current_step": step["id"],
-        "phase": "acting",
-        "usage": usage,
-        "loop": loop,
-    }
+    update: dict = {"messages": [*new_messages, message], "usage": usage}
+    # Write channels only when they change: every write is a checkpoint row.
+    if state["current_step"] != step["id"]:
+        update["current_step"] = step["id"]
+    if state["phase"] != "acting":
+        update["phase"] = "acting"
+    if thought:
+        update["loop"] = loop
     return Command(goto="tools" if message.tool_calls else "critic", update=update)
