@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from langgraph.types import Command
 
 from graphs.approval import ApprovalDecision
 from graphs.budgets import Budgets
-from graphs.context import AgentDeps, RunContext, semantic_embedder, toolset_for
+from graphs.context import AgentDeps, RunContext, open_toolset, semantic_embedder, toolset_for
 from graphs.engine import Engine
 from graphs.events import (
     APPROVAL_DECIDED,
@@ -31,10 +32,12 @@ from graphs.models import build_models
 from graphs.nodes.finalize import COMPLETED
 from graphs.spec import AgentSpec
 from graphs.state import initial_state
-from stack.errors import ConfigError
+from stack.errors import ConfigError, WakefulError
 from stack.task_records import TaskRow, TaskState
+from tools.registry import Toolset
 
 log = logging.getLogger(__name__)
+_NO_TOOLS = Toolset({})  # for recording a run that could not start its tools
 
 
 @dataclass
@@ -95,8 +98,14 @@ class TaskRunner:
         )
 
     def deps_for(
-        self, task: TaskRow, listeners: tuple[Listener, ...] = (), *, continuous: bool = False
+        self,
+        task: TaskRow,
+        listeners: tuple[Listener, ...] = (),
+        *,
+        continuous: bool = False,
+        toolset: Toolset | None = None,
     ) -> AgentDeps:
+        """What a run of `task` needs; `toolset` comes from `open_toolset` for MCP agents."""
         settings = self.engine.settings
         spec = AgentSpec.model_validate(task.agent_spec)
         channel = self.records.channel(task.id)
@@ -105,7 +114,7 @@ class TaskRunner:
             spec=spec,
             settings=settings,
             models=build_models(spec, settings),
-            toolset=toolset_for(spec, settings, continuous=continuous),
+            toolset=toolset or toolset_for(spec, settings, continuous=continuous),
             channel=ListeningChannel(channel, *listeners) if listeners else channel,
             budgets=Budgets.model_validate(task.budgets),
             ledger=self.engine.ledger,
@@ -130,12 +139,36 @@ class TaskRunner:
         decision: ApprovalDecision | None = None,
         listeners: tuple[Listener, ...] = (),
         deps: AgentDeps | None = None,
+        continuous: bool = False,
     ) -> RunResult:
-        """Run until the task ends or waits for approval."""
+        """Run until the task ends or waits for approval.
+
+        The agent's MCP servers (if any) run for the duration of this call.
+        """
         task = await self.records.get_task(task_id)
         if task.terminal:
             return RunResult(task)
-        deps = deps or self.deps_for(task, listeners)
+        if deps is not None:
+            return await self._run(task, deps, decision)
+        spec = AgentSpec.model_validate(task.agent_spec)
+        async with AsyncExitStack() as stack:
+            try:
+                toolset = await stack.enter_async_context(
+                    open_toolset(
+                        spec, self.engine.settings, pool=self.engine.pool, continuous=continuous
+                    )
+                )
+            except WakefulError as exc:  # an MCP server that will not start, say
+                deps = self.deps_for(task, listeners, continuous=continuous, toolset=_NO_TOOLS)
+                await deps.channel.emit("error", {"error": str(exc)[:2000]})
+                return RunResult(await self._end(deps, task, "error", str(exc)))
+            deps = self.deps_for(task, listeners, continuous=continuous, toolset=toolset)
+            return await self._run(task, deps, decision)
+
+    async def _run(
+        self, task: TaskRow, deps: AgentDeps, decision: ApprovalDecision | None
+    ) -> RunResult:
+        task_id = task.id
         graph = self.engine.graph
         config = self.config(task_id, deps.budgets)
         snapshot = await graph.aget_state(config)

@@ -119,11 +119,12 @@ class ToolPolicyConfig(BaseModel):
 
     def check_known(self, registered: Iterable[str]) -> None:
         """Raise ConfigError naming every tool the config mentions that is not registered."""
-        unknown = sorted(self.referenced_names() - set(registered))
+        unknown = sorted(spec_tool_name(n) for n in self.referenced_names() - set(registered))
         if unknown:
+            known = sorted(spec_tool_name(name) for name in registered)
             raise ConfigError(
                 f"agent spec names unknown tool(s): {', '.join(unknown)}; "
-                f"registered tools are: {', '.join(sorted(registered)) or '(none)'}"
+                f"registered tools are: {', '.join(known) or '(none)'}"
             )
 
     def allows(self, name: str) -> bool:

@@ -16,6 +16,7 @@ from graphs.entropy import remember
 from graphs.events import TOOL_CALL
 from tools.arguments import args_hash
 from tools.execution import execute_tool_call
+from tools.policy import spec_tool_name
 
 
 def _last_ai_message(run: NodeRun) -> AIMessage:
@@ -39,23 +40,46 @@ def _rejection(call: dict, decision: ApprovalDecision) -> ToolMessage:
     )
 
 
+async def _approval_reason(run: NodeRun, call: dict) -> str | None:
+    """Why this call must wait for a person, or None.
+
+    `policy`: the agent's policy says so. `repeat_of_unknown_outcome`: an earlier call
+    with the same arguments started and never finished (a crash mid-call); running it
+    again could do the same thing twice.
+    """
+    deps = run.deps
+    entry = deps.toolset.lookup(call["name"])
+    if entry is None or entry.decision.policy == "deny":
+        return None
+    if entry.decision.policy == "approval":
+        return "policy"
+    if entry.registered.spec.has_side_effects and deps.ledger is not None:
+        repeat = await deps.ledger.has_unknown_outcome(
+            deps.task_id, call["name"], args_hash(call["args"]), excluding=call["id"]
+        )
+        if repeat:
+            return "repeat_of_unknown_outcome"
+    return None
+
+
 async def tools(run: NodeRun) -> Command:
     state, deps = run.state, run.deps
     ai = _last_ai_message(run)
     decisions: dict[str, ApprovalDecision] = {}
     for call in ai.tool_calls:
+        reason = await _approval_reason(run, call)
+        if reason is None:
+            continue
         entry = deps.toolset.lookup(call["name"])
-        if entry is not None and entry.decision.policy == "approval":
-            answer = interrupt(
-                approval_request(
-                    call,
-                    rationale=ai.text if isinstance(ai.text, str) else "",
-                    scope=entry.registered.spec.scope,
-                    policy_source=entry.decision.source,
-                    step=state["current_step"],
-                )
-            )
-            decisions[call["id"]] = parse_decision(answer)
+        assert entry is not None
+        request = approval_request(
+            {**call, "name": spec_tool_name(call["name"])},
+            rationale=ai.text if isinstance(ai.text, str) else "",
+            scope=entry.registered.spec.scope,
+            policy_source=entry.decision.source,
+            step=state["current_step"],
+        )
+        decisions[call["id"]] = parse_decision(interrupt({**request, "reason": reason}))
 
     usage = run.usage()
     loop = dict(state["loop"])
@@ -72,7 +96,11 @@ async def tools(run: NodeRun) -> Command:
             if decision is not None and decision.action == "edit":
                 call = {**call, "args": decision.args or {}}
             outcome = await execute_tool_call(
-                call, deps.toolset, task_id=deps.task_id, ledger=deps.ledger
+                call,
+                deps.toolset,
+                task_id=deps.task_id,
+                ledger=deps.ledger,
+                approved=decision is not None,
             )
             message = outcome.to_message()
             status, digest = outcome.status, outcome.args_hash
@@ -88,7 +116,7 @@ async def tools(run: NodeRun) -> Command:
         await deps.channel.emit(
             TOOL_CALL,
             {
-                "tool": call["name"],
+                "tool": spec_tool_name(call["name"]),
                 "args_hash": digest,
                 "status": status,
                 "duration_ms": duration,

@@ -6,6 +6,8 @@ import typer
 
 from server.cli import run as run_commands
 from server.cli import tasks as task_commands
+from server.cli.eval import eval_app
+from server.cli.trace import trace_app
 
 app = typer.Typer(
     name="wakeful",
@@ -16,6 +18,8 @@ app = typer.Typer(
 app.command("run")(run_commands.run)
 app.command("resume")(run_commands.resume)
 app.add_typer(task_commands.app, name="tasks")
+app.add_typer(eval_app, name="eval")
+app.add_typer(trace_app, name="trace")
 
 if __name__ == "__main__":
     app()

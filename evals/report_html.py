@@ -1,0 +1,144 @@
+"""The report as one self-contained HTML page: inline CSS, plots as inline base64 PNG, no
+scripts and no external resources, so it can be mailed or archived as a single file."""
+
+from __future__ import annotations
+
+from html import escape
+
+from evals import plots
+from evals.evaluate import TraceResult
+from evals.report import Report, ScenarioSummary
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
+       color: #212121; padding: 0 1rem; }
+h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f5f5f5; } .pass { color: #2e7d32; font-weight: 600; }
+.fail { color: #c62828; font-weight: 600; } .skip { color: #757575; }
+.muted { color: #757575; } img.plot { max-width: 100%; display: block; margin: .5rem 0; }
+section.scenario { margin-bottom: 2rem; } details { margin: .3rem 0; }
+code { background: #f5f5f5; padding: 0 .2rem; }
+"""
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def _img(data: str, alt: str) -> str:
+    return f'<img class="plot" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _mark(passed: bool) -> str:
+    return '<span class="pass">✓</span>' if passed else '<span class="fail">✗</span>'
+
+
+def _summary_table(report: Report) -> str:
+    rows = []
+    for s in report.summaries():
+        failing = ", ".join(sorted(e for e, r in s.evaluators.items() if r < 1)) or "—"
+        css = "pass" if s.passed == s.runs else "fail"
+        rows.append(
+            f'<tr><td><a href="#scenario-{escape(s.name)}">{escape(s.name)}</a></td>'
+            f"<td>{s.runs}</td><td class=\"{css}\">{s.passed}/{s.runs} ({_pct(s.pass_rate)})</td>"
+            f"<td>{s.pass_hat_k.get(s.runs, 0.0):.3f}</td><td>{escape(failing)}</td></tr>"
+        )
+    return (
+        "<table><tr><th>scenario</th><th>runs</th><th>passed</th><th>pass^k (k=n)</th>"
+        "<th>failing evaluators</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _run_row(run: TraceResult, evaluators: list[str]) -> str:
+    cells = []
+    for name in evaluators:
+        score = run.score(name)
+        if score is None:
+            cells.append("<td class=\"muted\">—</td>")
+        elif score.skipped is not None:
+            cells.append(f'<td class="skip" title="{escape(score.skipped)}">skipped</td>')
+        else:
+            cells.append(f'<td title="{escape(score.detail)}">{_mark(score.passed)}</td>')
+    trace = escape(run.trace_file or "")
+    return (
+        f"<tr><td>{run.repeat}</td><td><code>{escape(run.task_id[:8])}</code></td>"
+        f"<td>{escape(run.state)} ({escape(str(run.stop_reason))})</td>"
+        f"<td>{run.usage.get('tokens', 0)}</td><td>{run.usage.get('tool_calls', 0)}</td>"
+        + "".join(cells)
+        + f"<td><a href=\"{trace}\">{trace}</a></td></tr>"
+    )
+
+
+def _details(run: TraceResult) -> str:
+    items = "".join(
+        f"<li>{_mark(s.passed)} <b>{escape(s.evaluator)}</b>: {escape(s.detail)}"
+        + (f" <span class=\"skip\">(skipped: {escape(s.skipped)})</span>" if s.skipped else "")
+        + "</li>"
+        for s in run.scores
+    )
+    notes = "".join(f"<li class=\"muted\">note: {escape(n)}</li>" for n in run.notes)
+    return f"<details><summary>run {run.repeat} details</summary><ul>{items}{notes}</ul></details>"
+
+
+def _scenario(report: Report, summary: ScenarioSummary) -> str:
+    evaluators = sorted(
+        {s.evaluator for run in report.runs_of(summary.name) for s in run.scores}
+    )
+    runs = report.runs_of(summary.name)
+    head = "".join(f"<th>{escape(e)}</th>" for e in evaluators)
+    rows = "".join(_run_row(run, evaluators) for run in runs)
+    failures = "".join(f"<li>{escape(f)}</li>" for f in summary.failures)
+    pass_k = ", ".join(f"k={k}: {v:.3f}" for k, v in sorted(summary.pass_hat_k.items()))
+    return (
+        f'<section class="scenario" id="scenario-{escape(summary.name)}">'
+        f"<h2>{escape(summary.name)}</h2>"
+        + (f"<p>{escape(summary.description)}</p>" if summary.description else "")
+        + (f"<p class=\"muted\">Goal: {escape(summary.goal)}</p>" if summary.goal else "")
+        + f"<p>{summary.passed}/{summary.runs} runs passed · pass^k {escape(pass_k)}</p>"
+        + _img(plots.scenario_scores(summary), f"{summary.name}: evaluator pass rates")
+        + "<table><tr><th>run</th><th>task</th><th>state</th><th>tokens</th><th>tool calls</th>"
+        + head
+        + "<th>trace</th></tr>"
+        + rows
+        + "</table>"
+        + "".join(_details(run) for run in runs)
+        + (f"<h3>Failures</h3><ul>{failures}</ul>" if failures else "")
+        + "</section>"
+    )
+
+
+def render(report: Report) -> str:
+    overall = report.overall()
+    options = report.options
+    title = f"Eval report: {report.dataset.get('name', '')}"
+    evaluator_rows = "".join(
+        f"<tr><td>{escape(name)}</td><td>{_pct(rate)}</td></tr>"
+        for name, rate in sorted(overall["evaluators"].items())
+    )
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f"<p class=\"muted\">{escape(report.created_at)} · " + " · ".join(
+            f"{key} {escape(str(options.get(key, 'n/a')))}"
+            for key in ("source", "repeat", "model", "judge")
+        ) + "</p>",
+        f"<p><b>{overall['passed']}/{overall['runs']}</b> runs passed "
+        f"({_pct(overall['pass_rate'])}); <b>{overall['scenarios_passed']}/"
+        f"{overall['scenarios']}</b> scenarios passed every run.</p>",
+        "<h2>Overview</h2>",
+        _img(plots.pass_rates(report), "pass rate per scenario"),
+        _img(plots.pass_k_curve(report), "pass^k curve"),
+        _summary_table(report),
+        "<h2>Metric distributions</h2>",
+        _img(plots.distributions(report), "metric distributions"),
+        "<h2>Evaluators</h2>",
+        f"<table><tr><th>evaluator</th><th>pass rate</th></tr>{evaluator_rows}</table>",
+    ]
+    body += [_scenario(report, s) for s in report.summaries()]
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )

@@ -1,0 +1,78 @@
+"""`wakeful worker`: run task jobs (and the scheduler of continuous agents) in this process.
+
+Start as many as you like, on one machine or several, against the same Postgres. Ctrl-C or
+SIGTERM stops taking new work, lets running tasks finish for a few seconds, then leaves the
+rest to resume on another worker from their last checkpoint.
+
+    python -m server.cli.worker --concurrency 4     # the same without the `wakeful` entry point
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from server.cli.common import err_console, handle_errors, run_async, settings
+from server.runtime.worker import Worker, WorkerOptions, default_name
+from server.services import open_services
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@handle_errors
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="tasks run at once")] = 4,
+    name: Annotated[str | None, typer.Option(help="worker name in logs and events")] = None,
+    scheduler: Annotated[
+        bool, typer.Option(help="also start iterations of continuous agents")
+    ] = True,
+    heartbeat_seconds: Annotated[
+        float, typer.Option(min=0.1, help="how often this worker says it is alive")
+    ] = 10.0,
+    stalled_after_seconds: Annotated[
+        float, typer.Option(min=0.5, help="a worker silent this long is dead: its runs resume")
+    ] = 30.0,
+    stalled_check_seconds: Annotated[
+        int, typer.Option(min=1, max=59, help="how often to look for runs of dead workers")
+    ] = 10,
+    shutdown_grace_seconds: Annotated[
+        float, typer.Option(min=0, help="on stop, how long running tasks may finish")
+    ] = 5.0,
+) -> None:
+    """Run tasks from the queue until stopped (Ctrl-C / SIGTERM)."""
+    config = settings()
+    options = WorkerOptions(
+        concurrency=concurrency,
+        heartbeat_seconds=heartbeat_seconds,
+        stalled_after_seconds=stalled_after_seconds,
+        shutdown_grace_seconds=shutdown_grace_seconds,
+        scheduler=scheduler,
+        name=name or default_name(),
+    )
+
+    async def main() -> None:
+        services = await open_services(config, stalled_check_seconds=stalled_check_seconds)
+        try:
+            stop = asyncio.Event()
+            install_stop_handlers(stop)
+            err_console.print(
+                f"worker {options.name}: {concurrency} at a time"
+                + (", scheduling continuous agents" if scheduler else "")
+            )
+            await Worker(services, options).run(stop)
+        finally:
+            await services.close()
+        err_console.print(f"worker {options.name}: stopped")
+
+    run_async(main())
+
+
+if __name__ == "__main__":
+    typer.run(worker)

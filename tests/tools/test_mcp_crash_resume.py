@@ -1,0 +1,112 @@
+"""A run using an MCP write tool is SIGKILLed, then resumed: the side effect (a counter file
+the server increments) happens at most once, and a call whose outcome is unknown is not
+repeated without approval."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphs.runner import TaskRunner
+from graphs.spec import parse_agent_spec
+from tools.faults import CRASH_AFTER_ENV, CRASH_DURING_ENV
+from tools.policy import spec_tool_name
+
+pytestmark = pytest.mark.slow
+MCP_AGENT = Path(__file__).with_name("mcp_agent.py")
+REPO = Path(__file__).resolve().parents[2]
+PLAN = {"structured": {"steps": [{"id": "bump", "description": "Bump the counter once"}]}}
+BUMP = {"text": "Bumping.", "tool_calls": [{"name": "t__increment", "args": {"amount": 1}}]}
+
+
+async def submit(engine: Any, stdio_server: Any, worker: list[Any]) -> str:
+    spec = parse_agent_spec(
+        {
+            "name": f"mcp-crash-{uuid.uuid4().hex[:6]}",
+            "model": {"provider": "scripted", "script": {"planner": [PLAN], "worker": worker}},
+            "mcp_servers": [stdio_server(scopes={"increment": "write"}).model_dump(mode="json")],
+            "tools": {"allow": ["t.increment"]},
+            "entropy": {"semantic": False},
+        }
+    )
+    task = await TaskRunner(engine).submit("Bump the counter once.", spec)
+    return task.id
+
+
+async def run_child_until_killed(crash_env: str, engine: Any, task_id: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAKEFUL_CRASH")}
+    env[crash_env] = "t__increment"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(MCP_AGENT),
+        engine.url,
+        str(engine.settings.data_dir),
+        task_id,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(child.communicate(), timeout=120)
+    assert child.returncode == -signal.SIGKILL, (stdout + stderr).decode()[-3000:]
+
+
+async def statuses(engine: Any, task_id: str) -> list[str]:
+    events = await engine.records.list_events(task_id, limit=10_000)
+    return [e.data["status"] for e in events if e.type == "tool_call"]
+
+
+async def test_sigkill_right_after_an_mcp_write_is_not_repeated_on_resume(
+    mcp_engine, mcp_agent, stdio_server, counter
+) -> None:
+    task_id = await submit(mcp_engine, stdio_server, [BUMP, "Bumped."])
+
+    await run_child_until_killed(CRASH_AFTER_ENV, mcp_engine, task_id)
+    assert counter() == 1  # the write happened before the kill
+    [entry] = [e for e in await _ledger_rows(mcp_engine, task_id)]
+    assert entry["status"] == "completed" and entry["result"] == "counter is now 1"
+
+    result = await mcp_agent.run_task(mcp_engine, task_id)
+
+    assert result.task.state == "completed"
+    assert counter() == 1  # ...exactly once
+    assert await statuses(mcp_engine, task_id) == ["replayed"]
+
+
+async def test_sigkill_mid_call_is_reported_unknown_and_not_repeated_without_approval(
+    mcp_engine, mcp_agent, stdio_server, counter
+) -> None:
+    # After the unknown outcome the model tries again: same tool, same arguments, new id.
+    task_id = await submit(mcp_engine, stdio_server, [BUMP, BUMP, "Giving up."])
+
+    await run_child_until_killed(CRASH_DURING_ENV, mcp_engine, task_id)
+    assert counter() == 0
+    [entry] = await _ledger_rows(mcp_engine, task_id)
+    assert entry["status"] == "started"
+
+    result = await mcp_agent.run_task(mcp_engine, task_id)
+
+    assert counter() == 0  # neither the crashed call nor its repeat ran
+    events = await statuses(mcp_engine, task_id)
+    assert events[0] == "unknown_outcome"
+    if result.waiting:  # the graph gates the repeat behind an approval interrupt
+        assert [spec_tool_name(i["tool"]) for i in result.interrupts] == ["t.increment"]
+    else:  # without that gate, execute_tool_call holds it
+        assert result.task.state == "completed"
+        assert events == ["unknown_outcome", "needs_approval"]
+
+
+async def _ledger_rows(engine: Any, task_id: str) -> list[dict[str, Any]]:
+    async with engine.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT status, result FROM tool_ledger WHERE task_id = %s", (task_id,)
+        )
+        rows = await cur.fetchall()
+    return [r if isinstance(r, dict) else {"status": r[0], "result": r[1]} for r in rows]
