@@ -9,8 +9,7 @@ to a trace file, and the evaluators read that file back. So a dataset run and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,15 +23,11 @@ from evals.export import export_trace
 from evals.report import Report
 from evals.trace import TRACE_SUFFIX, Trace, trace_files
 from graphs.approval import ApprovalDecision
-from graphs.budgets import Budgets
-from graphs.context import AgentDeps, open_toolset, semantic_embedder
 from graphs.engine import Engine
-from graphs.models import build_models
 from graphs.runner import TaskRunner
 from graphs.script import ROLES
 from graphs.spec import AgentSpec
 from stack.errors import ConfigError, WakefulError
-from stack.task_records import TaskRow
 
 MAX_APPROVAL_ROUNDS = 50
 TRACES_DIR = "traces"
@@ -75,29 +70,6 @@ def engine_for(engine: Engine, model: str | None) -> Engine:
     )
 
 
-@asynccontextmanager
-async def _mcp_deps(engine: Engine, task: TaskRow) -> AsyncIterator[AgentDeps | None]:
-    """For an agent with MCP servers: its dependencies, with the servers running for the
-    whole run (approval rounds included). None otherwise: TaskRunner builds its own."""
-    spec = AgentSpec.model_validate(task.agent_spec)
-    if not spec.mcp_servers:
-        yield None
-        return
-    settings = engine.settings
-    async with open_toolset(spec, settings, pool=engine.pool) as toolset:
-        yield AgentDeps(
-            task_id=task.id,
-            spec=spec,
-            settings=settings,
-            models=build_models(spec, settings),
-            toolset=toolset,
-            channel=engine.records.channel(task.id),
-            budgets=Budgets.model_validate(task.budgets),
-            ledger=engine.ledger,
-            embedder=semantic_embedder(spec, settings),
-        )
-
-
 async def run_scenario(
     engine: Engine, scenario: Scenario, *, dataset: str, repeat: int, model: str | None = None
 ) -> tuple[Trace, list[str]]:
@@ -107,21 +79,20 @@ async def run_scenario(
     spec = with_model(scenario.spec, model) if model else scenario.spec
     task = await runner.submit(scenario.goal, spec, spec_dir=scenario.spec_dir)
     notes: list[str] = []
-    async with _mcp_deps(engine, task) as deps:
-        result = await runner.run(task.id, deps=deps)
-        decisions = iter(scenario.approvals)
-        for _ in range(MAX_APPROVAL_ROUNDS):
-            if not result.waiting:
-                break
-            decision = next(decisions, None)
-            if decision is None:
-                notes.append("the run asked for more approvals than the scenario scripts; rejected")
-                decision = ApprovalDecision(
-                    action="reject", comment="no decision scripted", decided_by=EVAL_DECIDER
-                )
-            result = await runner.run(task.id, decision=decision, deps=deps)
-        else:
-            notes.append(f"still waiting after {MAX_APPROVAL_ROUNDS} approval rounds")
+    result = await runner.run(task.id)
+    decisions = iter(scenario.approvals)
+    for _ in range(MAX_APPROVAL_ROUNDS):
+        if not result.waiting:
+            break
+        decision = next(decisions, None)
+        if decision is None:
+            notes.append("the run asked for more approvals than the scenario scripts; rejected")
+            decision = ApprovalDecision(
+                action="reject", comment="no decision scripted", decided_by=EVAL_DECIDER
+            )
+        result = await runner.run(task.id, decision=decision)
+    else:
+        notes.append(f"still waiting after {MAX_APPROVAL_ROUNDS} approval rounds")
     label = scenario.label(dataset, repeat)
     return await export_trace(engine, task.id, scenario=label), notes
 

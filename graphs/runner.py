@@ -87,6 +87,8 @@ class TaskRunner:
     ) -> TaskRow:
         if not goal.strip():
             raise ConfigError("the goal is empty")
+        if not spec.mcp_servers:  # MCP tool names are only known once the servers run
+            toolset_for(spec, self.engine.settings)  # unknown tool names: ConfigError now
         stored = self_contained(spec, spec_dir)
         return await self.records.create_task(
             goal=goal,
