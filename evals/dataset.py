@@ -12,15 +12,12 @@ responses), approval decisions, and what to expect of the trace.
         expect: {outcome: {state: completed}, trajectory: {calls: [load_average]}}
 
 Each key under `expect:` names an evaluator (evals/evaluators/) and holds its settings.
-An agent without a name is called `eval-<scenario>`, so its tasks are easy to find. An
-MCP server started with `command: python` runs on the interpreter running the evals (the
-project's), whatever `python` is on PATH.
+An agent without a name is called `eval-<scenario>`, so its tasks are easy to find.
 """
 
 from __future__ import annotations
 
 import copy
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,13 +144,6 @@ def parse_expectations(expect: dict[str, Any], *, source: str) -> dict[str, Expe
     }
 
 
-def _own_python(agent: dict[str, Any]) -> dict[str, Any]:
-    for server in agent.get("mcp_servers") or []:
-        if isinstance(server, dict) and server.get("command") == "python":
-            server["command"] = sys.executable
-    return agent
-
-
 def _load_yaml(path: Path, what: str) -> Any:
     if not path.is_file():
         raise ConfigError(f"{what} {path} does not exist")
@@ -175,7 +165,7 @@ def _scenario(entry: ScenarioEntry, defaults: DefaultsEntry, base_dir: Path, dat
             raise ConfigError(f"{source}: agent spec {path} is not a mapping")
         agent = deep_merge(agent, from_file)
         spec_dir = path.parent
-    agent = _own_python(deep_merge(agent, entry.agent))
+    agent = (deep_merge(agent, entry.agent))
     spec = parse_agent_spec(agent, source=f"{source}: agent")
     expect = deep_merge(defaults.expect, entry.expect)
     approvals = [

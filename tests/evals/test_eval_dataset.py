@@ -28,7 +28,8 @@ def test_core_dataset_covers_the_required_behaviours(core_dataset_path: Path) ->
                 if isinstance(c, dict)]
     assert "error" in statuses  # a tool failure (then a retry)
     [mcp] = [s for s in dataset.scenarios if s.spec.mcp_servers]
-    assert mcp.spec.mcp_servers[0].command == sys.executable  # `python` = this interpreter
+    connection = mcp.spec.mcp_servers[0].adapter_connection()
+    assert connection["command"] == sys.executable  # `python` = wakeful's interpreter
     for scenario in dataset.scenarios:
         assert scenario.spec.name == f"eval-{scenario.name}"
         assert scenario.spec.model.provider == "scripted"

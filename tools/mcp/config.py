@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,8 @@ manual: every description, the first included, waits for an operator's approval.
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
+
+_OWN_PYTHON = frozenset({"python", "python3"})
 
 class McpServerConfig(BaseModel):
     """One MCP server an agent may use."""
@@ -75,7 +78,8 @@ class McpServerConfig(BaseModel):
         if self.transport == "stdio":
             connection: dict[str, Any] = {
                 "transport": "stdio",
-                "command": self.command,
+                # `python` means the interpreter running wakeful (its venv), not PATH's.
+                "command": sys.executable if self.command in _OWN_PYTHON else self.command,
                 "args": list(self.args),
                 "env": _expand(self.env) if self.env is not None else None,
             }
