@@ -23,3 +23,11 @@ class ServiceUnavailable(WakefulError):
 
 class NotFound(WakefulError):
     """The requested object does not exist."""
+
+
+class Conflict(WakefulError):
+    """The request does not fit the object's current state."""
+
+
+class Forbidden(WakefulError):
+    """The caller may not do this."""
