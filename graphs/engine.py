@@ -1,20 +1,28 @@
 """The durable pieces a run needs, opened once per process: Postgres pool, migrations,
-the LangGraph checkpointer, task records, the tool ledger and the compiled graph."""
+the LangGraph checkpointer and store, task records, the tool ledger, the compiled graph,
+and (on first use) the memory tiers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from dataclasses import dataclass, field
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg_pool import AsyncConnectionPool
 
+from graphs.agent_memory import MemoryStores
 from graphs.graph import build_graph
+from stack.errors import ServiceUnavailable
 from stack.migrate import apply_migrations
 from stack.postgres import ensure_postgres, open_pool
 from stack.settings import Settings
 from stack.task_records import TaskRecords
 from tools.ledger import ToolLedger
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +34,9 @@ class Engine:
     records: TaskRecords
     ledger: ToolLedger
     graph: CompiledStateGraph
+    store: AsyncPostgresStore
+    _memory: MemoryStores | None = field(default=None, repr=False)
+    _memory_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
     async def open(cls, settings: Settings, *, url: str | None = None) -> Engine:
@@ -34,6 +45,8 @@ class Engine:
         pool = await open_pool(url)
         checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         await checkpointer.setup()
+        store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
+        await store.setup()
         return cls(
             settings=settings,
             url=url,
@@ -42,10 +55,67 @@ class Engine:
             records=TaskRecords(pool),
             ledger=ToolLedger(pool),
             graph=build_graph(checkpointer),
+            store=store,
         )
 
+    async def memory(self, *, episodic: bool = True, knowledge: bool = True) -> MemoryStores:
+        """The memory tiers, each opened on first use by a run that wants it: L3 in
+        Qdrant, L4 in the graph database; L2 summaries live in the Postgres store.
+
+        A tier that cannot be opened is recorded with the reason, and runs go on without it.
+        """
+        async with self._memory_lock:
+            if self._memory is None:
+                self._memory = MemoryStores(summaries=self.store)
+            stores = self._memory
+            if episodic and stores.episodic is None and "episodic" not in stores.problems:
+                await asyncio.to_thread(self._open_episodic, stores)
+            if knowledge and stores.knowledge is None and "knowledge" not in stores.problems:
+                await asyncio.to_thread(self._open_knowledge, stores)
+            return stores
+
+    def _open_episodic(self, stores: MemoryStores) -> None:
+        from memory.embeddings import shared_embedder
+        from memory.episodic import EpisodicMemory
+        from stack.qdrant import open_qdrant
+
+        try:
+            stores.qdrant = open_qdrant(self.settings)
+        except ServiceUnavailable as exc:
+            log.warning("episodic memory (L3) unavailable: %s", exc)
+            stores.problems["episodic"] = str(exc)
+            return
+        stores.episodic = EpisodicMemory(
+            stores.qdrant, embedder=shared_embedder(self.settings.embedding_model)
+        )
+
+    def _open_knowledge(self, stores: MemoryStores) -> None:
+        from memory.knowledge_graph import KnowledgeGraph
+        from stack.graphdb import ensure_graphdb
+
+        try:
+            stores.knowledge = KnowledgeGraph.from_endpoint(ensure_graphdb(self.settings))
+        except ServiceUnavailable as exc:
+            log.warning("knowledge graph (L4) unavailable: %s", exc)
+            stores.problems["knowledge"] = str(exc)
+
     async def close(self) -> None:
+        if self._memory is not None:
+            await self._memory.drain()
+            await asyncio.to_thread(self._close_memory, self._memory)
+            self._memory = None
         await self.pool.close()
+
+    def _close_memory(self, stores: MemoryStores) -> None:
+        if stores.knowledge is not None:
+            from stack.graphdb import release_graphdb
+
+            stores.knowledge.close()
+            release_graphdb(self.settings)
+        if stores.qdrant is not None:
+            from stack.qdrant import release_qdrant
+
+            release_qdrant(stores.qdrant)
 
     async def __aenter__(self) -> Engine:
         return self

@@ -17,6 +17,7 @@ from typing import Any
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
+from graphs.agent_memory import AgentMemory, MemoryStores
 from graphs.approval import ApprovalDecision
 from graphs.budgets import Budgets
 from graphs.context import AgentDeps, RunContext, open_toolset, semantic_embedder, toolset_for
@@ -28,7 +29,7 @@ from graphs.events import (
     Listener,
     ListeningChannel,
 )
-from graphs.models import build_models
+from graphs.models import RoleModels, build_models
 from graphs.nodes.finalize import COMPLETED
 from graphs.spec import AgentSpec
 from graphs.state import initial_state
@@ -106,16 +107,23 @@ class TaskRunner:
         *,
         continuous: bool = False,
         toolset: Toolset | None = None,
+        memory: MemoryStores | None = None,
     ) -> AgentDeps:
-        """What a run of `task` needs; `toolset` comes from `open_toolset` for MCP agents."""
+        """What a run of `task` needs; `toolset` comes from `open_toolset` for MCP agents,
+        `memory` from `Engine.memory()` (without it the run has no long-term memory)."""
         settings = self.engine.settings
         spec = AgentSpec.model_validate(task.agent_spec)
         channel = self.records.channel(task.id)
+        models = build_models(spec, settings)
+        extras: dict[str, Any] = {}
+        if memory is not None:
+            extras["memory"] = agent_memory(memory, task, spec, models)
         return AgentDeps(
             task_id=task.id,
             spec=spec,
             settings=settings,
-            models=build_models(spec, settings),
+            models=models,
+            extras=extras,
             toolset=toolset or toolset_for(spec, settings, continuous=continuous),
             channel=ListeningChannel(channel, *listeners) if listeners else channel,
             budgets=Budgets.model_validate(task.budgets),
@@ -164,7 +172,12 @@ class TaskRunner:
                 deps = self.deps_for(task, listeners, continuous=continuous, toolset=_NO_TOOLS)
                 await deps.channel.emit("error", {"error": str(exc)[:2000]})
                 return RunResult(await self._end(deps, task, "error", str(exc)))
-            deps = self.deps_for(task, listeners, continuous=continuous, toolset=toolset)
+            memory = await self.engine.memory(
+                episodic=spec.memory.episodic, knowledge=spec.memory.knowledge
+            )
+            deps = self.deps_for(
+                task, listeners, continuous=continuous, toolset=toolset, memory=memory
+            )
             return await self._run(task, deps, decision)
 
     async def _run(
@@ -254,6 +267,32 @@ class TaskRunner:
         return await self._change_state(
             deps, task, state, stop_reason=stop_reason, output=output, usage=usage
         )
+
+
+def agent_memory(
+    stores: MemoryStores, task: TaskRow, spec: AgentSpec, models: RoleModels
+) -> AgentMemory:
+    """The memory of the task's agent (tenant + agent name), with its dreamer."""
+    consolidator = None
+    if stores.episodic is not None and stores.knowledge is not None:
+        from memory.consolidation import ConsolidationPolicy, Consolidator
+
+        consolidator = Consolidator(
+            stores.episodic,
+            stores.knowledge,
+            models["consolidator"].model,
+            policy=ConsolidationPolicy(
+                importance_threshold=spec.memory.consolidate_after_importance,
+                every_n_iterations=spec.memory.consolidate_every_iterations,
+            ),
+        )
+    return AgentMemory(
+        stores,
+        tenant=task.tenant,
+        agent=task.agent,
+        config=spec.memory,
+        consolidator=consolidator,
+    )
 
 
 def _decision_event(request: dict[str, Any], decision: ApprovalDecision) -> dict[str, Any]:

@@ -74,6 +74,10 @@ class MemoryConfig(BaseModel):
     recall_tokens: int = Field(default=1200, ge=0, description="budget for recalled context")
     episodic: bool = True
     knowledge: bool = True
+    consolidate_after_importance: int = Field(
+        default=30, ge=1, description="unconsolidated L3 importance that starts the dreamer"
+    )
+    consolidate_every_iterations: int = Field(default=25, ge=1)
 
 
 class CriticConfig(BaseModel):

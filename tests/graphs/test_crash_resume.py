@@ -26,6 +26,8 @@ def write_spec(tmp_path: Path, name: str, tools: dict[str, Any], script: dict[st
         "model": {"provider": "scripted", "script": script},
         "tools": tools,
         "entropy": {"semantic": False},
+        # No L3/L4: Qdrant local mode is single-process and the test process holds it.
+        "memory": {"episodic": False, "knowledge": False},
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))

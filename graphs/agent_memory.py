@@ -1,0 +1,285 @@
+"""The memory tiers as one agent's run sees them.
+
+- `recall` (before planning): the L2 running summary (from the LangGraph Postgres store,
+  so a continuous agent carries it from one iteration to the next), the top L3 episodes
+  and current L4 facts about entities near the goal, within a token budget.
+- `store_evicted` (on compaction): the evicted window becomes an L3 episode first.
+- `memorize` (after the run): the iteration's outcome and notable tool results become L3
+  episodes, the summary is stored, and consolidation (the dreamer) is started in the
+  background when it is due, off the run's path.
+
+The stores are synchronous clients (qdrant-client, the neo4j driver): calls go to a thread.
+A tier that cannot be opened (Qdrant local mode held by another process, say) is reported
+as a `memory_unavailable` event and the run goes on without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import BaseMessage, ToolMessage
+
+from graphs.spec import MemoryConfig
+from memory.episode import NewEpisode
+from memory.tokens import count_text_tokens
+from memory.working_window import render_transcript
+from tools.untrusted import unwrap
+
+if TYPE_CHECKING:
+    from langgraph.store.base import BaseStore
+
+    from graphs.context import AgentDeps
+    from graphs.state import AgentState
+    from memory.consolidation import Consolidator
+    from memory.episodic import EpisodicMemory
+    from memory.knowledge_graph import KnowledgeGraph
+
+log = logging.getLogger(__name__)
+
+SUMMARY_NAMESPACE = ("wakeful", "summaries")
+SUMMARY_KEY = "running"
+SUMMARY_TOKENS = 600  # the stored running summary keeps its newest lines within this
+RECALL_EPISODES = 5
+RECALL_ENTITIES = 3
+FACTS_PER_ENTITY = 5
+ENTITY_MIN_SIMILARITY = 0.35
+
+
+@dataclass
+class Recalled:
+    text: str
+    summary: str
+    episodes: int = 0
+    facts: int = 0
+
+
+@dataclass
+class MemoryStores:
+    """Process-wide handles to the tiers; None for a tier that is off or unavailable."""
+
+    summaries: BaseStore
+    qdrant: Any = None  # the QdrantClient behind `episodic`, released at shutdown
+    episodic: EpisodicMemory | None = None
+    knowledge: KnowledgeGraph | None = None
+    problems: dict[str, str] = field(default_factory=dict)  # tier -> why it is missing
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Any) -> None:
+        """Run work off the request path; `drain` waits for it at shutdown."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        if self.background:
+            await asyncio.wait(set(self.background), timeout=timeout)
+
+
+class AgentMemory:
+    """One agent's view of the stores (tenant + agent name scope everything)."""
+
+    def __init__(
+        self,
+        stores: MemoryStores,
+        *,
+        tenant: str,
+        agent: str,
+        config: MemoryConfig,
+        consolidator: Consolidator | None = None,
+    ) -> None:
+        self.stores = stores
+        self.tenant = tenant
+        self.agent = agent
+        self.config = config
+        self.consolidator = consolidator
+        self.episodic = stores.episodic if config.episodic else None
+        self.knowledge = stores.knowledge if config.knowledge else None
+
+    # -- L2 ----------------------------------------------------------------------------
+    @property
+    def _namespace(self) -> tuple[str, ...]:
+        return (*SUMMARY_NAMESPACE, self.tenant, self.agent)
+
+    async def stored_summary(self) -> str:
+        item = await self.stores.summaries.aget(self._namespace, SUMMARY_KEY)
+        return str(item.value.get("summary", "")) if item else ""
+
+    async def save_summary(self, summary: str) -> None:
+        await self.stores.summaries.aput(
+            self._namespace,
+            SUMMARY_KEY,
+            {"summary": summary, "updated_at": datetime.now(UTC).isoformat()},
+        )
+
+    # -- recall ------------------------------------------------------------------------
+    async def recall(self, state: AgentState, deps: AgentDeps) -> Recalled:
+        summary = state.get("summary") or await self.stored_summary()
+        goal = state["goal"]
+        fact_lines = await self._fact_lines(goal) if self.knowledge else []
+        episode_lines = await self._episode_lines(goal) if self.episodic else []
+        sections = []
+        if fact_lines:
+            sections.append(("Facts you know (current):", fact_lines))
+        if episode_lines:
+            sections.append(("Past episodes (most relevant first):", episode_lines))
+        text = _within_budget(sections, self.config.recall_tokens)
+        recalled = Recalled(
+            text=text, summary=summary, episodes=len(episode_lines), facts=len(fact_lines)
+        )
+        await deps.channel.emit(
+            "memory_recalled",
+            {
+                "episodes": recalled.episodes,
+                "facts": recalled.facts,
+                "summary_chars": len(summary),
+                "tokens": count_text_tokens(text),
+                "unavailable": dict(self.stores.problems),
+            },
+        )
+        return recalled
+
+    async def _episode_lines(self, goal: str) -> list[str]:
+        assert self.episodic is not None
+        hits = await asyncio.to_thread(
+            self.episodic.search, self.tenant, self.agent, goal, limit=RECALL_EPISODES
+        )
+        return [
+            f"- [{h.episode.kind}, importance {h.episode.importance}] {h.episode.text[:400]}"
+            for h in hits
+        ]
+
+    async def _fact_lines(self, goal: str) -> list[str]:
+        assert self.knowledge is not None
+        knowledge = self.knowledge
+
+        def read() -> list[str]:
+            lines: list[str] = []
+            seen: set[str] = set()
+            hits = knowledge.search_entities(
+                self.tenant, self.agent, goal, k=RECALL_ENTITIES,
+                min_similarity=ENTITY_MIN_SIMILARITY,
+            )
+            for hit in hits:
+                facts = knowledge.facts_about(
+                    self.tenant, self.agent, hit.entity.name, type=hit.entity.type,
+                    limit=FACTS_PER_ENTITY,
+                )
+                for fact in facts:
+                    if fact.fact_id not in seen:
+                        seen.add(fact.fact_id)
+                        text = fact.fact or (
+                            f"{fact.subject.name} {fact.predicate} {fact.object.name}"
+                        )
+                        lines.append(f"- {text}")
+            return lines
+
+        return await asyncio.to_thread(read)
+
+    # -- writes ------------------------------------------------------------------------
+    async def store_evicted(
+        self, messages: list[BaseMessage], state: AgentState, deps: AgentDeps
+    ) -> None:
+        if self.episodic is None or not messages:
+            return
+        episode = NewEpisode(
+            tenant=self.tenant,
+            agent=self.agent,
+            task=deps.task_id,
+            kind="evicted_window",
+            text=f"Goal: {state['goal']}\n{render_transcript(messages)}",
+            importance=3,
+        )
+        await asyncio.to_thread(self.episodic.write, episode)
+
+    async def memorize(self, state: AgentState, deps: AgentDeps) -> None:
+        stop_reason = state.get("stop_reason") or "completed"
+        output = (state.get("output") or "").strip()
+        if self.episodic is not None:
+            episodes = [
+                NewEpisode(
+                    tenant=self.tenant,
+                    agent=self.agent,
+                    task=deps.task_id,
+                    kind="iteration_outcome",
+                    text=f"Goal: {state['goal']}\nOutcome: {stop_reason}\n{output[:1500]}",
+                    # Failures teach more than routine successes.
+                    importance=5 if stop_reason == "completed" else 7,
+                ),
+                *self._notable_tool_results(state, deps),
+            ]
+            await asyncio.to_thread(self.episodic.write_many, episodes)
+        await self.save_summary(_next_summary(state, stop_reason, output))
+        if self.consolidator is not None and self.episodic is not None:
+            self.stores.spawn(self._consolidate(deps.task_id))
+
+    def _notable_tool_results(self, state: AgentState, deps: AgentDeps) -> list[NewEpisode]:
+        """Results of calls that changed something (write / external scope) are remembered."""
+        episodes = []
+        for message in state.get("messages", []):
+            if not isinstance(message, ToolMessage) or message.status == "error":
+                continue
+            entry = deps.toolset.lookup(message.name or "")
+            if entry is None or not entry.registered.spec.has_side_effects:
+                continue
+            text = unwrap(str(message.content)).strip()
+            if text:
+                episodes.append(
+                    NewEpisode(
+                        tenant=self.tenant,
+                        agent=self.agent,
+                        task=deps.task_id,
+                        kind="tool_result",
+                        text=f"{message.name}: {text[:1500]}",
+                        importance=6,
+                    )
+                )
+        return episodes
+
+    async def _consolidate(self, task_id: str) -> None:
+        assert self.consolidator is not None
+        try:
+            report = await asyncio.to_thread(self.consolidator.maybe_run, self.tenant, self.agent)
+        except Exception:  # the dreamer must never take a run down with it
+            log.exception("consolidation for %s/%s failed", self.tenant, self.agent)
+            return
+        if report is not None:
+            log.info(
+                "consolidated %s/%s after task %s: %d batches, %d pruned",
+                self.tenant, self.agent, task_id, len(report.batches), len(report.pruned),
+            )
+
+
+def _next_summary(state: AgentState, stop_reason: str, output: str) -> str:
+    """The running summary plus one line for this run, newest lines kept within budget."""
+    first_line = next((line for line in output.splitlines() if line.strip()), "")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    line = f"[{stamp}] {state['goal'][:100]} → {stop_reason}: {first_line[:200]}".strip()
+    lines = [*(state.get("summary") or "").splitlines(), line]
+    while len(lines) > 1 and count_text_tokens("\n".join(lines)) > SUMMARY_TOKENS:
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def _within_budget(sections: list[tuple[str, list[str]]], budget: int) -> str:
+    """Headed sections, each line added while the total stays within `budget` tokens."""
+    out: list[str] = []
+    used = 0
+    for heading, lines in sections:
+        cost = count_text_tokens(heading)
+        if used + cost > budget:
+            break
+        block = [heading]
+        used += cost
+        for line in lines:
+            cost = count_text_tokens(line)
+            if used + cost > budget:
+                break
+            block.append(line)
+            used += cost
+        if len(block) > 1:
+            out.extend([*block, ""])
+    return "\n".join(out).strip()
