@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
+# The host monitor as a continuous agent under `wakeful serve`, bounded to one iteration.
 run: $(STAMP)
-	$(BIN)/wakeful run --agent agents/host-monitor.yaml --approve auto --print-report
+	$(BIN)/wakeful serve --agent agents/host-monitor.yaml --iterations 1 --approve auto \
+		--view --print-report
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,8 +33,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# -P: benchmarks/memory.py must not shadow the memory package.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/graph_overhead.py
+	$(BIN)/python -P benchmarks/graph_overhead.py
+	$(BIN)/python -P benchmarks/memory.py
+	$(BIN)/python -P benchmarks/server.py
 
 studio: $(STAMP)
 	$(BIN)/langgraph dev --no-browser

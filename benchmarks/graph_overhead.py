@@ -14,7 +14,7 @@ tokenizer and embedder loads excluded), agent tasks and bare runs alternate; the
 stdout reports the median node steps per second of each and their ratio (target >= 0.7).
 Progress goes to stderr.
 
-    python benchmarks/graph_overhead.py --tasks 10
+    python -P benchmarks/graph_overhead.py --tasks 10
 """
 
 from __future__ import annotations

@@ -1,0 +1,442 @@
+"""The server runtime against running the same graph in-process, and against `langgraph dev`.
+
+All in one run, on one fresh database (embedded Postgres, or a new database on the server
+DATABASE_URL names), with the scripted model and graph_overhead.py's agent (without the
+episodic and knowledge memory tiers, see AGENT):
+
+- in_process: TaskRunner in this process, `--concurrency` tasks at a time (no queue, no HTTP);
+- server_1_worker: `wakeful serve` (API + one worker, `--concurrency`); tasks POSTed to
+  /tasks, throughput from the first submit to the last task's end (database timestamps);
+- server_2_workers: the same plus one `wakeful worker` process (`--concurrency` each);
+- submit → first event: one task at a time on an idle server, from just before the POST to
+  the first event's timestamp (same clock: this machine);
+- cancel → canceled: a task whose planner call takes 60 s is canceled over HTTP once its
+  planner runs; from just before the POST to the task's end timestamp;
+- langgraph_dev: `langgraph dev` serving the same graph (langgraph.json), stateless
+  /runs/wait at `--concurrency` in flight: the anchor.
+
+The throughputs are measured in `--rounds` rounds, each running every configuration once in
+turn (all servers stay up and warm; the second worker is paused with SIGSTOP outside its
+own measurement, so it takes no jobs), and reported as medians with every round's figure:
+on a shared machine, load that comes and goes then hits every configuration alike.
+Figures are printed as measured, with each target's verdict. Progress goes to stderr.
+
+    python -P benchmarks/server.py --tasks 30 --rounds 3 --concurrency 4
+
+(`-P`: do not put benchmarks/ first on sys.path, where a benchmark script may shadow a
+package of the same name.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import yaml
+from psycopg import sql
+
+from graphs.runner import TaskRunner
+from graphs.spec import parse_agent_spec
+from server.services import Services, open_services
+from stack.postgres import ensure_postgres
+from stack.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+LANGGRAPH = Path(sys.executable).parent / "langgraph"
+GOAL = "Check this host's load, memory and disk and summarise them"
+AGENT = {
+    "name": "bench-agent",
+    "model": {"provider": "scripted"},  # the heuristic script: each read tool once, a summary
+    "tools": {"allow": ["load_average", "memory_usage", "disk_usage"]},
+    # No episodic (Qdrant) or knowledge (graph) memory: Qdrant's local mode serves one
+    # process only, so a second worker would run without it and do less work.
+    "memory": {"episodic": False, "knowledge": False},
+}
+SLOW_AGENT = {
+    "name": "bench-slow",
+    "model": {"provider": "scripted", "script": {"planner": [{
+        "structured": {"steps": [{"id": "s", "description": "wait"}]}, "latency_seconds": 60}]}},
+    "tools": {"allow": []},
+}
+TARGETS = {
+    "one_worker_vs_in_process": 0.6,
+    "cancel_p99_ms": 1000.0,
+    "first_event_p50_ms": 100.0,
+}
+TERMINAL = ("completed", "failed", "canceled", "rejected")
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+    return {"p50": round(statistics.median(ordered), 1), "p99": round(at(0.99), 1),
+            "max": round(ordered[-1], 1), "samples": len(ordered)}
+
+
+class Bench:
+    def __init__(self, url: str, data_dir: Path, tasks: int, concurrency: int) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.tasks = tasks
+        self.concurrency = concurrency
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.services: Services | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WAKEFUL_CONFIG")}
+        env.update(DATABASE_URL=self.url, WAKEFUL_DATA_DIR=str(self.data_dir),
+                   LANGSMITH_TRACING="false", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        return env
+
+    def start(self, command: list[str], log: str) -> subprocess.Popen[bytes]:
+        with (self.data_dir / log).open("wb") as out:
+            process = subprocess.Popen(command, cwd=REPO, env=self.env(), stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    async def query(self, text: str, *params: Any) -> list[dict[str, Any]]:
+        assert self.services is not None
+        async with self.services.engine.pool.connection() as conn:
+            return await (await conn.execute(text, params)).fetchall()
+
+    # in-process -----------------------------------------------------------------------
+
+    async def in_process(self, count: int) -> float:
+        assert self.services is not None
+        runner = TaskRunner(self.services.engine)
+        spec = parse_agent_spec(AGENT)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one() -> str:
+            async with gate:
+                task = await runner.submit(GOAL, spec)
+                return (await runner.run(task.id)).task.state
+
+        started = time.perf_counter()
+        states = await asyncio.gather(*(one() for _ in range(count)))
+        elapsed = time.perf_counter() - started
+        assert set(states) == {"completed"}, states
+        return count / elapsed
+
+    # the server -----------------------------------------------------------------------
+
+    async def wait_ready(self, base: str, process: subprocess.Popen[bytes], log: str) -> None:
+        deadline = time.monotonic() + 120
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise RuntimeError((self.data_dir / log).read_text()[-3000:])
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{base}/healthz", timeout=1)).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"not ready: {(self.data_dir / log).read_text()[-3000:]}")
+
+    async def submit_many(self, client: httpx.AsyncClient, count: int, agent: str) -> list[str]:
+        gate = asyncio.Semaphore(16)
+
+        async def one() -> str:
+            async with gate:
+                response = await client.post("/tasks", json={"goal": GOAL, "agent": agent})
+                response.raise_for_status()
+                return response.json()["id"]
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))
+
+    async def wait_ended(self, ids: list[str], timeout: float = 600) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = await self.query(
+                "SELECT id, state, created_at, ended_at FROM tasks WHERE id = ANY(%s)"
+                " AND state = ANY(%s)", ids, list(TERMINAL))
+            if len(rows) == len(ids):
+                return rows
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(ids) - len(rows)} task(s) did not end")
+            await asyncio.sleep(0.05)
+
+    async def throughput(self, client: httpx.AsyncClient) -> float:
+        started = datetime.now().astimezone()
+        ids = await self.submit_many(client, self.tasks, AGENT["name"])
+        rows = await self.wait_ended(ids)
+        assert {r["state"] for r in rows} == {"completed"}, {r["state"] for r in rows}
+        elapsed = (max(r["ended_at"] for r in rows) - started).total_seconds()
+        return self.tasks / elapsed
+
+    async def rounds(
+        self, rounds: int, server: httpx.AsyncClient, second: subprocess.Popen[bytes],
+        anchor: httpx.AsyncClient | None,
+    ) -> dict[str, list[float]]:
+        rates: dict[str, list[float]] = {"in_process": [], "server_1_worker": [],
+                                         "server_2_workers": [], "langgraph_dev": []}
+        for index in range(rounds):
+            rates["in_process"].append(await self.in_process(self.tasks))
+            rates["server_1_worker"].append(await self.throughput(server))
+            os.kill(second.pid, signal.SIGCONT)
+            try:
+                rates["server_2_workers"].append(await self.throughput(server))
+            finally:
+                os.kill(second.pid, signal.SIGSTOP)
+            if anchor is not None:
+                rates["langgraph_dev"].append(await self.langgraph_runs(anchor, self.tasks))
+            progress(f"round {index + 1}/{rounds}: " + ", ".join(
+                f"{name} {values[-1]:.2f}" for name, values in rates.items() if values))
+        return rates
+
+    async def first_event(self, client: httpx.AsyncClient, samples: int) -> dict[str, float]:
+        latencies = []
+        for _ in range(samples):
+            before = time.time()
+            response = await client.post("/tasks", json={"goal": GOAL, "agent": AGENT["name"]})
+            response.raise_for_status()
+            task_id = response.json()["id"]
+            await self.wait_ended([task_id])
+            [row] = await self.query(
+                "SELECT min(ts) AS first FROM events WHERE task_id = %s", task_id)
+            latencies.append((row["first"].timestamp() - before) * 1000)
+        result = percentiles(latencies)
+        progress(f"submit → first event: {result}")
+        return result
+
+    async def cancel(self, client: httpx.AsyncClient, samples: int) -> dict[str, float]:
+        latencies = []
+        for _ in range(samples):
+            response = await client.post("/tasks", json={"goal": "wait", "agent": "bench-slow"})
+            response.raise_for_status()
+            task_id = response.json()["id"]
+            await self.until(lambda task_id=task_id: self.query(
+                "SELECT 1 FROM events WHERE task_id = %s AND data->>'node' = 'planner'",
+                task_id))
+            before = time.time()
+            (await client.post(f"/tasks/{task_id}/cancel")).raise_for_status()
+            [row] = await self.wait_ended([task_id])
+            assert row["state"] == "canceled", row
+            latencies.append((row["ended_at"].timestamp() - before) * 1000)
+        result = percentiles(latencies)
+        progress(f"cancel → canceled: {result}")
+        return result
+
+    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not await check():
+            if time.monotonic() > deadline:
+                raise RuntimeError("timed out")
+            await asyncio.sleep(0.01)
+
+    async def start_server(self) -> httpx.AsyncClient:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        serve = self.start([sys.executable, "-m", "server.cli.serve", "--port", str(port),
+                            "--concurrency", str(self.concurrency)], "serve.log")
+        await self.wait_ready(base, serve, "serve.log")
+        token = (self.data_dir / "admin.token").read_text().strip()
+        client = httpx.AsyncClient(base_url=base, timeout=60,
+                                   headers={"Authorization": f"Bearer {token}"})
+        progress("server: warm-up")
+        await self.wait_ended(await self.submit_many(client, self.concurrency, AGENT["name"]))
+        return client
+
+    async def start_second_worker(self, client: httpx.AsyncClient) -> subprocess.Popen[bytes]:
+        worker = self.start([sys.executable, "-m", "server.cli.worker", "--concurrency",
+                             str(self.concurrency), "--no-scheduler"], "worker.log")
+        progress("second worker: warm-up")
+        deadline = time.monotonic() + 120
+        while True:  # until the new worker has run tasks (it loads models on its first)
+            await self.wait_ended(await self.submit_many(client, 2 * self.concurrency,
+                                                         AGENT["name"]))
+            rows = await self.query(
+                "SELECT count(*) AS n FROM events WHERE type = 'run_started'"
+                " AND data->>'worker' LIKE %s", f"%:{worker.pid}")
+            if rows[0]["n"] >= self.concurrency:
+                break
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise RuntimeError((self.data_dir / "worker.log").read_text()[-3000:])
+        os.kill(worker.pid, signal.SIGSTOP)
+        return worker
+
+    # langgraph dev -----------------------------------------------------------------------
+
+    async def start_langgraph_dev(self) -> httpx.AsyncClient:
+        port = free_port()
+        spec_file = self.data_dir / "bench-agent.yaml"
+        spec_file.write_text(yaml.safe_dump(AGENT))
+        self.spec_file = spec_file
+        process = self.start([str(LANGGRAPH), "dev", "--port", str(port), "--no-browser",
+                              "--no-reload"], "langgraph-dev.log")
+        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError((self.data_dir / "langgraph-dev.log").read_text()[-3000:])
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/ok", timeout=1)).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("langgraph dev did not start")
+            await asyncio.sleep(0.2)
+        progress("langgraph dev: warm-up")
+        await self.langgraph_runs(client, self.concurrency)
+        return client
+
+    async def langgraph_runs(self, client: httpx.AsyncClient, count: int) -> float:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one() -> None:
+            async with gate:
+                response = await client.post("/runs/wait", json={
+                    "assistant_id": "agent", "input": {"goal": GOAL},
+                    "context": {"agent": str(self.spec_file)},
+                })
+                response.raise_for_status()
+                if response.json().get("stop_reason") != "completed":
+                    raise RuntimeError(f"langgraph dev run: {response.text[:500]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        return count / (time.perf_counter() - started)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    settings = load_settings()
+    base_url = ensure_postgres(settings)
+    name = f"wakeful_bench_{secrets.token_hex(4)}"
+    admin = psycopg.conninfo.make_conninfo(base_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(base_url, dbname=name)
+    clients: list[httpx.AsyncClient] = []
+    with tempfile.TemporaryDirectory(prefix="wakeful-bench-") as tmp:
+        bench = Bench(url, Path(tmp), args.tasks, args.concurrency)
+        try:
+            bench_settings = Settings(WAKEFUL_DATA_DIR=Path(tmp), DATABASE_URL=url)
+            bench.services = await open_services(bench_settings, url=url)
+            for spec in (AGENT, SLOW_AGENT):
+                await bench.services.agents.apply("local", spec)
+            progress("in-process: warm-up")
+            await bench.in_process(args.concurrency)
+            server = await bench.start_server()
+            clients.append(server)
+            first = await bench.first_event(server, args.latency_samples)
+            canceled = await bench.cancel(server, args.cancel_samples)
+            second = await bench.start_second_worker(server)
+            anchor = None
+            if not args.skip_langgraph:
+                anchor = await bench.start_langgraph_dev()
+                clients.append(anchor)
+            rates = await bench.rounds(args.rounds, server, second, anchor)
+            os.kill(second.pid, signal.SIGCONT)
+        finally:
+            for client in clients:
+                await client.aclose()
+            bench.stop_all()
+            if bench.services is not None:
+                await bench.services.close()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                             .format(sql.Identifier(name)))
+    return report(args, rates, first, canceled)
+
+
+def report(
+    args: argparse.Namespace, rates: dict[str, list[float]], first: dict[str, float],
+    canceled: dict[str, float],
+) -> dict[str, Any]:
+    median = {name: statistics.median(values) if values else None
+              for name, values in rates.items()}
+
+    def ratio(top: str, bottom: str) -> float | None:
+        pairs = list(zip(rates[top], rates[bottom], strict=False))
+        return round(statistics.median(a / b for a, b in pairs), 3) if pairs else None
+
+    one, anchor = median["server_1_worker"], median["langgraph_dev"]
+    ratios = {
+        "server_1_worker_vs_in_process": ratio("server_1_worker", "in_process"),
+        "server_2_workers_vs_1": ratio("server_2_workers", "server_1_worker"),
+        "server_1_worker_vs_langgraph_dev": ratio("server_1_worker", "langgraph_dev"),
+        "server_2_workers_vs_langgraph_dev": ratio("server_2_workers", "langgraph_dev"),
+    }
+    assert one is not None
+    return {
+        "benchmark": "server",
+        "tasks_per_round": args.tasks,
+        "rounds": args.rounds,
+        "concurrency_per_worker": args.concurrency,
+        "cpus": os.cpu_count(),
+        "model": "scripted",
+        "tasks_per_s_median": {k: round(v, 2) if v else None for k, v in median.items()},
+        "tasks_per_s_rounds": {k: [round(v, 2) for v in values] for k, values in rates.items()},
+        "ratios_median_of_rounds": ratios,
+        "submit_to_first_event_ms": first,
+        "cancel_to_canceled_ms": canceled,
+        "targets": {
+            "one_worker_ge_0.6_in_process":
+                ratios["server_1_worker_vs_in_process"] >= TARGETS["one_worker_vs_in_process"],
+            "two_workers_beat_one": ratios["server_2_workers_vs_1"] > 1,
+            "cancel_p99_le_1s": canceled["p99"] <= TARGETS["cancel_p99_ms"],
+            "first_event_p50_le_100ms": first["p50"] <= TARGETS["first_event_p50_ms"],
+            "throughput_ge_langgraph_dev": one >= anchor if anchor else None,
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=30, help="tasks per throughput figure")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every configuration")
+    parser.add_argument("--concurrency", type=int, default=4, help="tasks at a time per worker")
+    parser.add_argument("--latency-samples", type=int, default=30)
+    parser.add_argument("--cancel-samples", type=int, default=20)
+    parser.add_argument("--skip-langgraph", action="store_true", help="no langgraph dev anchor")
+    args = parser.parse_args(argv)
+    if min(args.tasks, args.rounds, args.concurrency, args.latency_samples,
+           args.cancel_samples) < 1:
+        parser.error("counts must be at least 1")
+    print(json.dumps(asyncio.run(measure(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""/healthz (the process answers) and /readyz (it can reach its database). No token."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse, Response
+
+from server.api.deps import ServicesDep
+from server.api.schemas.health import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+
+DB_TIMEOUT_S = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> Health:
+    """Liveness: the process serves requests."""
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "the database does not answer"}},
+)
+async def readyz(services: ServicesDep) -> Response:
+    """Readiness: the database answers a query within two seconds."""
+    try:
+        async with asyncio.timeout(DB_TIMEOUT_S):
+            async with services.engine.pool.connection() as conn:
+                await conn.execute("SELECT 1")
+    except Exception as exc:  # any failure means "not ready", never a 500
+        body = Readiness(status="unavailable", checks={"database": f"{type(exc).__name__}"})
+        return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse(Readiness(status="ready", checks={"database": "ok"}).model_dump())

@@ -1,0 +1,1 @@
+"""Request and response shapes, one family per entity (…Create / …In, …Public)."""

@@ -1,0 +1,307 @@
+"""`wakeful serve`: the HTTP API, a worker and the scheduler in one process, with a live
+activity view on the terminal.
+
+    wakeful serve --agent agents/host-monitor.yaml --iterations 1 --approve auto
+
+applies the agent as a continuous agent (a spec without an `autonomous:` section gets its
+own goal and `--interval`), serves until Ctrl-C — or, with `--iterations N`, until N of its
+iterations ended (exit 0 when all completed, 1 otherwise; the agent is then paused, so a
+later start does not run it unasked). `--approve auto` answers its approval requests with
+"approve" (say, writing its report); by default they wait for a person (`wakeful task
+approve`, the API or the console), and a waiting iteration holds back the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from graphs.approval import ApprovalDecision
+from server.cli.agent import read_spec
+from server.cli.common import console, err_console, handle_errors, run_async, settings
+from server.cli.task import event_line, styled
+from server.cli.worker import install_stop_handlers
+from server.runtime.listener import EVENTS
+from server.runtime.worker import Worker, WorkerOptions
+from server.services import AgentRow, Services, open_services
+from server.services.auth import LOCAL_TENANT
+from stack.errors import ConfigError, ServiceUnavailable
+
+_ACTIVE_TASKS = """
+SELECT id, tenant, agent, state, stop_reason, iteration_of, last_seq, ended_at FROM tasks
+WHERE state NOT IN ('completed', 'failed', 'canceled', 'rejected') OR ended_at >= %(since)s
+ORDER BY created_at
+"""
+_OVERLAP = timedelta(seconds=5)  # tasks that ended this long before the last look, again
+_ENDED_ITERATIONS = """
+SELECT id FROM tasks
+WHERE iteration_of = ANY(%(agents)s) AND created_at >= %(since)s
+  AND state IN ('completed', 'failed', 'canceled', 'rejected')
+ORDER BY ended_at
+"""
+
+_ITERATIONS = """
+SELECT count(*) FILTER (WHERE state IN ('completed', 'failed', 'canceled', 'rejected')) AS ended,
+       count(*) FILTER (WHERE state = 'completed') AS completed
+FROM tasks WHERE iteration_of = ANY(%(agents)s) AND created_at >= %(since)s
+"""
+
+
+class ApproveMode(StrEnum):
+    wait = "wait"
+    auto = "auto"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve` stops everything together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def continuous_spec(path: Path, interval: float) -> dict[str, Any]:
+    spec = read_spec(path)
+    if spec.get("autonomous") is None:
+        if not spec.get("goal"):
+            raise ConfigError(f"{path}: a continuous agent needs `goal:` or `autonomous.goal`")
+        spec["autonomous"] = {"goal": spec["goal"], "interval_seconds": interval}
+    return spec
+
+
+class Activity:
+    """Prints what every task does as it happens; answers approvals with --approve auto and
+    counts the applied agents' iterations for --iterations."""
+
+    def __init__(
+        self,
+        services: Services,
+        agents: list[AgentRow],
+        *,
+        since: datetime,
+        approve: ApproveMode,
+        iterations: int | None,
+        show: bool = True,
+    ) -> None:
+        self.services = services
+        self.show = show
+        self.agents = agents
+        self.since = since
+        self.approve = approve
+        self.iterations = iterations
+        self.printed: dict[str, int] = {}
+        self.answered: set[str] = set()
+        self.looked = since
+        self.wake = asyncio.Event()
+        if show:  # new events wake the view; otherwise a look every second is enough
+            services.listener.subscribe(EVENTS, lambda _payload: self.wake.set())
+
+    async def run(self, stop: asyncio.Event) -> int | None:
+        """Until `stop`; returns an exit code once --iterations is reached."""
+        while not stop.is_set():
+            self.wake.clear()
+            await self.refresh()
+            code = await self.finished()
+            if code is not None:
+                return code
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._either(stop), timeout=1.0)
+            await asyncio.sleep(0.1)  # at most ten looks a second, however busy
+        return None
+
+    async def _either(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def refresh(self) -> None:
+        now = datetime.now(UTC)
+        async with self.services.engine.pool.connection() as conn:
+            cur = await conn.execute(_ACTIVE_TASKS, {"since": self.looked - _OVERLAP})
+            tasks = await cur.fetchall()
+        self.looked = now
+        self.printed = {t["id"]: self.printed.get(t["id"], 0) for t in tasks}
+        for task in tasks:
+            seen = self.printed.get(task["id"], 0)
+            if self.show and task["last_seq"] > seen:
+                await self._print(task, seen)
+            if task["state"] == "input-required":
+                await self._answer(task)
+
+    async def _print(self, task: dict[str, Any], after: int) -> None:
+        events = await self.services.engine.records.list_events(task["id"], after=after)
+        prefix = f"[dim]{task['agent']} {task['id'][:8]}[/] "
+        for event in events:
+            console.print(event_line(event, prefix=prefix), highlight=False)
+            self.printed[task["id"]] = event.seq
+
+    async def _answer(self, task: dict[str, Any]) -> None:
+        mine = task["iteration_of"] in {a.id for a in self.agents}
+        if self.approve is not ApproveMode.auto or not mine or task["id"] in self.answered:
+            return
+        self.answered.add(task["id"])
+        decision = ApprovalDecision(action="approve", decided_by="serve --approve auto")
+        await self.services.tasks.decide(task["tenant"], task["id"], decision)
+
+    async def finished(self) -> int | None:
+        if self.iterations is None or not self.agents:
+            return None
+        params = {"agents": [a.id for a in self.agents], "since": self.since}
+        async with self.services.engine.pool.connection() as conn:
+            row = await (await conn.execute(_ITERATIONS, params)).fetchone()
+        assert row is not None
+        if row["ended"] < self.iterations:
+            return None
+        await self.refresh()
+        word = styled("completed") if row["completed"] == row["ended"] else styled("failed")
+        console.rule(f"{row['ended']} iteration(s) ended · {row['completed']} completed · {word}")
+        return 0 if row["completed"] == row["ended"] else 1
+
+
+async def _start_api(services: Services, host: str, port: int) -> tuple[_Server, asyncio.Task]:
+    from server.api.app import create_app
+
+    server = _Server(uvicorn.Config(create_app(services), host=host, port=port,
+                                    log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            with contextlib.suppress(BaseException):
+                serving.result()
+            raise ServiceUnavailable(f"the HTTP API could not listen on {host}:{port} "
+                                     "(is the port taken? try --port)")
+        await asyncio.sleep(0.02)
+    return server, serving
+
+
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="address of the HTTP API")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port of the HTTP API")] = 8080,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="tasks run at once")] = 4,
+    agent: Annotated[
+        list[Path] | None,
+        typer.Option("--agent", "-a", dir_okay=False, help="run this spec as a continuous agent"),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="seconds between iterations, for a spec without one")
+    ] = 60.0,
+    iterations: Annotated[
+        int | None, typer.Option(min=1, help="exit after this many iterations of --agent ended")
+    ] = None,
+    approve: Annotated[
+        ApproveMode, typer.Option(help="answer the --agent iterations' approvals: wait | auto")
+    ] = ApproveMode.wait,
+    view: Annotated[
+        bool | None,
+        typer.Option("--view/--no-view", help="print every task's events (default: on a terminal)"),
+    ] = None,
+    print_report: Annotated[
+        bool,
+        typer.Option("--print-report", help="with --iterations: print each iteration's result "
+                     "and the report it wrote"),
+    ] = False,
+) -> None:
+    """Serve the API, run tasks and schedule continuous agents, with a live activity view."""
+    if iterations is not None and not agent:
+        raise ConfigError("--iterations counts iterations of --agent; give an --agent")
+    specs = [(path, continuous_spec(path, interval)) for path in agent or []]
+    config = settings()
+
+    async def main() -> int:
+        with err_console.status("starting the embedded stack…"):
+            services = await open_services(config)
+        try:
+            return await _serve(services, specs)
+        finally:
+            await services.close()
+
+    async def _serve(services: Services, specs: list[tuple[Path, dict[str, Any]]]) -> int:
+        token_file = await services.auth.ensure_local_admin(config.data_dir)
+        applied = []
+        for path, spec in specs:
+            await services.agents.apply(LOCAL_TENANT, spec, spec_dir=path.parent)
+            applied.append(await services.agents.resume(LOCAL_TENANT, spec["name"]))
+        since = datetime.now(UTC)
+        stop = asyncio.Event()
+        install_stop_handlers(stop)
+        server, serving = await _start_api(services, host, port)
+        worker = asyncio.create_task(
+            Worker(services, WorkerOptions(concurrency=concurrency)).run(stop))
+        url = f"http://{host}:{server.servers[0].sockets[0].getsockname()[1]}"
+        _banner(url, token_file, concurrency, applied)
+        show = console.is_terminal if view is None else view
+        activity = Activity(services, applied, since=since, approve=approve,
+                            iterations=iterations, show=show)
+        try:
+            code = await activity.run(stop)
+        finally:
+            stop.set()
+            server.should_exit = True
+            await asyncio.gather(worker, serving, return_exceptions=True)
+        if code is not None and print_report:
+            await _print_iterations(services, applied, since)
+        if code is not None:
+            for agent_row in applied:
+                await services.agents.pause(LOCAL_TENANT, agent_row.name)
+                console.print(f"paused {agent_row.name} "
+                              f"(resume: wakeful agent resume {agent_row.name})")
+        return 0 if code is None else code
+
+    raise typer.Exit(run_async(main()))
+
+
+async def _print_iterations(
+    services: Services, agents: list[AgentRow], since: datetime
+) -> None:
+    """Each ended iteration as `wakeful run` prints a task: state, usage, output, report."""
+    from graphs.runner import RunResult
+    from server.cli.run import print_result
+
+    params = {"agents": [a.id for a in agents], "since": since}
+    async with services.engine.pool.connection() as conn:
+        rows = await (await conn.execute(_ENDED_ITERATIONS, params)).fetchall()
+    for row in rows:
+        task = await services.engine.records.get_task(row["id"])
+        print_result(RunResult(task), print_report=True)
+
+
+def models_label(agent: AgentRow) -> str:
+    from graphs.models import build_models
+    from graphs.spec import AgentSpec
+    from stack.settings import load_settings
+
+    described = build_models(AgentSpec.model_validate(agent.spec), load_settings()).describe()
+    labels = sorted(set(described.values()))
+    if labels == ["scripted"]:
+        return "scripted (no LLM; deterministic demo responses)"
+    return ", ".join(f"{role}={label}" for role, label in described.items())
+
+
+def _banner(url: str, token_file: Path, concurrency: int, agents: list[AgentRow]) -> None:
+    console.rule("[bold]wakeful")
+    console.print(f"API        {url}   (docs {url}/docs · A2A card "
+                  f"{url}/.well-known/agent-card.json)")
+    console.print(f"token      {token_file}   (admin of tenant {LOCAL_TENANT}: "
+                  f"curl -H \"Authorization: Bearer $(cat {token_file})\" {url}/tasks)")
+    console.print(f"workers    {concurrency} task(s) at a time")
+    for agent in agents:
+        console.print(f"agent      {agent.name}, every {agent.interval_seconds:g}s (continuous) · "
+                      f"model {models_label(agent)}")
+    console.print("Ctrl-C stops; unfinished tasks resume from their last step on the next start.")
+    console.rule()
+
+
+if __name__ == "__main__":
+    typer.run(serve)

@@ -1,0 +1,2 @@
+"""The server runtime: the job queue, workers, the scheduler of continuous agents,
+cancellation, the kill switch, alerts and agent status."""

@@ -1,0 +1,108 @@
+"""A worker process's runtime: procrastinate workers for task runs and for maintenance,
+and the scheduler of continuous agents, until told to stop.
+
+Task runs: `concurrency` at a time. Every worker sends a heartbeat every
+`heartbeat_seconds`; runs of a worker silent for `stalled_after_seconds` are put back in the
+queue by the periodic stalled-job check (on the maintenance queue, which has its own slots,
+so it is never stuck behind long runs), and resume from their last checkpoint. A stop lets
+running tasks finish for `shutdown_grace_seconds`, then interrupts them: they are queued
+again at once and resume from their last checkpoint on the next worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from server.runtime.execution import TaskExecution
+from server.runtime.jobs import CONTEXT_KEY, MAINTENANCE_QUEUE, RUN_QUEUE, JobRuntime
+from server.runtime.lease import TaskLeases
+from server.runtime.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+MAINTENANCE_CONCURRENCY = 2
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 4
+    heartbeat_seconds: float = 10.0
+    stalled_after_seconds: float = 30.0
+    shutdown_grace_seconds: float = 5.0
+    poll_seconds: float = 1.0  # new jobs come by notification; retries and delays by polling
+    scheduler: bool = True
+    name: str = field(default_factory=default_name)
+
+
+class Worker:
+    def __init__(self, services: Services, options: WorkerOptions | None = None) -> None:
+        self.services = services
+        self.options = options or WorkerOptions()
+        engine = services.engine
+        self.leases = TaskLeases(engine.url, size=self.options.concurrency)
+        self.execution = TaskExecution(
+            engine, services.control, services.stops, self.leases,
+            on_end=[services.evaluator.task_ended],
+        )
+        self.scheduler = (
+            Scheduler(engine.pool, services.queue, services.listener, services.evaluator)
+            if self.options.scheduler else None
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set (or a part of the runtime fails, which is raised)."""
+        await self.leases.open()
+        parts = [
+            asyncio.create_task(self._queue_worker(RUN_QUEUE, self.options.concurrency, "never")),
+            asyncio.create_task(
+                self._queue_worker(MAINTENANCE_QUEUE, MAINTENANCE_CONCURRENCY, "successful")
+            ),
+        ]
+        if self.scheduler is not None:
+            parts.append(asyncio.create_task(self.scheduler.run(stop)))
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([stopping, *parts], return_when=asyncio.FIRST_COMPLETED)
+            for part in done:
+                if part is not stopping and part.exception() is not None:
+                    raise part.exception()  # type: ignore[misc]
+        finally:
+            stop.set()
+            for part in [stopping, *parts]:
+                part.cancel()
+            for part in parts:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await part
+            await self.leases.close()
+
+    async def _queue_worker(self, queue: str, concurrency: int, delete_jobs: str) -> None:
+        options = self.options
+        context: dict[str, Any] = {
+            CONTEXT_KEY: JobRuntime(
+                execution=self.execution,
+                alerts=self.services.evaluator,
+                stalled_after_seconds=options.stalled_after_seconds,
+            )
+        }
+        await self.services.queue.run_worker_async(
+            queues=[queue],
+            concurrency=concurrency,
+            name=options.name if queue == RUN_QUEUE else f"{options.name}/maintenance",
+            install_signal_handlers=False,
+            update_heartbeat_interval=options.heartbeat_seconds,
+            stalled_worker_timeout=options.stalled_after_seconds,
+            shutdown_graceful_timeout=options.shutdown_grace_seconds,
+            fetch_job_polling_interval=options.poll_seconds,
+            delete_jobs=delete_jobs,
+            additional_context=context,
+        )

@@ -1,0 +1,230 @@
+"""Tasks as callers see them (HTTP, A2A, CLI): submit, look, list, cancel, approve, follow.
+
+Every call is scoped to a tenant: another tenant's task is NotFound, never Forbidden, so ids
+cannot be probed. Submitting queues the run in the same transaction that creates the task.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, get_args
+
+import procrastinate
+from psycopg.types.json import Jsonb
+from pydantic import ValidationError
+
+from graphs.approval import ApprovalDecision
+from graphs.budgets import Budgets
+from graphs.engine import Engine
+from graphs.runner import TaskRunner, self_contained
+from graphs.spec import AgentSpec, default_agent_spec
+from server.runtime.event_feed import EventFeed
+from server.runtime.killswitch import KillSwitch
+from server.runtime.queue import defer_run
+from server.runtime.task_control import TaskControl
+from server.services.agents import AgentService
+from stack.errors import ConfigError, Conflict, NotFound
+from stack.sql import load_queries
+from stack.task_records import EventRow, TaskRow, TaskState, new_task_id
+
+_QUERIES = Path(__file__).with_suffix(".sql")
+MAX_GOAL_CHARS = 20_000
+MAX_PAGE = 500
+MAX_EVENTS_PAGE = 10_000
+_USAGE_VS_BUDGET = (
+    ("iterations", "max_iterations"),
+    ("tool_calls", "max_tool_calls"),
+    ("tokens", "max_tokens"),
+    ("active_seconds", "max_runtime_seconds"),
+)
+
+
+def _q(name: str) -> str:
+    return load_queries(_QUERIES)[name]
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    budget: str  # the budget's name, e.g. max_tokens
+    used: float
+    limit: float
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task: TaskRow
+    budgets: list[BudgetUse]
+    approval: dict[str, Any] | None  # the pending approval request (with its interrupt id)
+
+
+class TaskService:
+    def __init__(
+        self,
+        engine: Engine,
+        queue: procrastinate.App,
+        control: TaskControl,
+        agents: AgentService,
+        killswitch: KillSwitch,
+        feed: EventFeed,
+    ) -> None:
+        self.engine = engine
+        self.pool = engine.pool
+        self.records = engine.records
+        self.runner = TaskRunner(engine)
+        self.queue = queue
+        self.control = control
+        self.agents = agents
+        self.killswitch = killswitch
+        self.feed = feed
+
+    async def submit(
+        self,
+        tenant: str,
+        *,
+        goal: str | None,
+        agent: str | None,
+        budgets: dict[str, Any] | None,
+    ) -> TaskRow:
+        """Create a task for `agent` (an applied agent's name; None: the default agent) and
+        queue its run. The goal falls back to the agent's; budgets override the agent's."""
+        spec = await self.agents.spec_of(tenant, agent) if agent else default_agent_spec()
+        goal = _goal(goal, spec)
+        merged = _budgets(spec, budgets)
+        if await self.killswitch.is_on():
+            raise Conflict("the kill switch is on: no task starts until it is turned off")
+        params = {
+            "id": new_task_id(), "tenant": tenant, "agent": spec.name, "goal": goal,
+            "budgets": Jsonb(merged.model_dump()), "agent_spec": Jsonb(self_contained(spec, None)),
+        }
+        async with self.pool.connection() as conn, conn.transaction():
+            row = await (await conn.execute(_q("insert_task"), params)).fetchone()
+            assert row is not None
+            await defer_run(self.queue, conn, row["id"])
+        return TaskRow.from_row(row)
+
+    async def get(self, tenant: str, task_id: str) -> TaskView:
+        task = await self._task(tenant, task_id)
+        usage = task.usage or {}
+        budgets = [
+            BudgetUse(limit_key, float(usage.get(used_key, 0) or 0),
+                      float(task.budgets.get(limit_key, 0) or 0))
+            for used_key, limit_key in _USAGE_VS_BUDGET
+        ]
+        approval = None
+        if task.state == "input-required":
+            pending = await self.runner.pending_interrupts(task.id)
+            approval = pending[0] if pending else None
+        return TaskView(task, budgets, approval)
+
+    async def list(
+        self,
+        tenant: str,
+        *,
+        state: str | None = None,
+        agent: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[TaskRow], str | None]:
+        """A page of the tenant's tasks, newest first, and the cursor of the next page."""
+        if state is not None and state not in get_args(TaskState):
+            raise ConfigError(f"unknown state {state!r}; states are {list(get_args(TaskState))}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ConfigError(f"limit must be between 1 and {MAX_PAGE}")
+        before_created, before_id = _decode_cursor(cursor) if cursor else (None, None)
+        params = {
+            "tenant": tenant, "state": state, "agent": agent, "limit": limit + 1,
+            "before_created": before_created, "before_id": before_id,
+        }
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(_q("list_page"), params)).fetchall()
+        tasks = [TaskRow.from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return tasks, _encode_cursor(tasks[-1]) if more and tasks else None
+
+    async def cancel(self, tenant: str, task_id: str, *, by: str = "api") -> TaskRow:
+        """Stop a task: at once when it is queued or waiting, at its next node boundary (and
+        its in-flight model call abandoned) when it runs. Conflict when it already ended."""
+        await self._task(tenant, task_id)
+        return await self.control.cancel(task_id, by=by)
+
+    async def decide(
+        self, tenant: str, task_id: str, decision: ApprovalDecision
+    ) -> TaskRow:
+        """Answer the pending approval: the task is working again at once and its run resumes
+        on a worker (which records the answer). Conflict unless it is input-required."""
+        task = await self._task(tenant, task_id)
+        pending = await self.runner.pending_interrupts(task_id) if task.state == (
+            "input-required") else []
+        if not pending:
+            raise Conflict(f"task {task_id} is {task.state}, not waiting for an approval")
+        async with self.pool.connection() as conn, conn.transaction():
+            task = await self.control.answer(conn, tenant, task_id)
+            await defer_run(self.queue, conn, task_id,
+                            decision=decision.model_dump(mode="json"),
+                            interrupt_id=pending[0]["id"])
+        return task
+
+    async def events(
+        self, tenant: str, task_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[EventRow]:
+        if not 1 <= limit <= MAX_EVENTS_PAGE:
+            raise ConfigError(f"limit must be between 1 and {MAX_EVENTS_PAGE}")
+        if after < 0:
+            raise ConfigError("after must be 0 or more")
+        await self._task(tenant, task_id)
+        return await self.records.list_events(task_id, after=after, limit=limit)
+
+    async def wait_for_events(self, task_id: str, after: int, timeout: float) -> None:
+        """Return when the task has an event newer than `after`, or after `timeout` seconds."""
+        await self.feed.wait(task_id, after, timeout)
+
+    async def _task(self, tenant: str, task_id: str) -> TaskRow:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("tenant_task"), {"id": task_id, "tenant": tenant})
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        return TaskRow.from_row(row)
+
+
+def _goal(goal: str | None, spec: AgentSpec) -> str:
+    if goal is not None and not isinstance(goal, str):
+        raise ConfigError("goal must be a string")
+    goal = (goal or "").strip() or spec.goal or (spec.autonomous.goal if spec.autonomous else None)
+    if not goal:
+        raise ConfigError(f"no goal: give one, or set `goal:` in agent {spec.name!r}")
+    if len(goal) > MAX_GOAL_CHARS:
+        raise ConfigError(f"the goal is longer than {MAX_GOAL_CHARS} characters")
+    return goal
+
+
+def _budgets(spec: AgentSpec, budgets: dict[str, Any] | None) -> Budgets:
+    if budgets is None:
+        return spec.budgets
+    if not isinstance(budgets, dict):
+        raise ConfigError("budgets must be an object of budget names to numbers")
+    try:
+        return spec.budgets.merged(**budgets)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid budgets: {problems}") from None
+
+
+def _encode_cursor(task: TaskRow) -> str:
+    raw = json.dumps([task.created_at.isoformat(), task.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, task_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(task_id)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError("invalid cursor; pass the next_cursor of a previous page") from exc
