@@ -144,9 +144,12 @@ class AgentMemory:
 
     async def _episode_lines(self, goal: str) -> list[str]:
         assert self.episodic is not None
+        episodic = self.episodic
         hits = await asyncio.to_thread(
-            self.episodic.search, self.tenant, self.agent, goal, limit=RECALL_EPISODES
+            episodic.search, self.tenant, self.agent, goal, limit=RECALL_EPISODES, touch=False
         )
+        # The access bump is a write per point; it need not delay the run.
+        self.stores.spawn(asyncio.to_thread(episodic.touch, self.tenant, self.agent, hits))
         return [
             f"- [{h.episode.kind}, importance {h.episode.importance}] {h.episode.text[:400]}"
             for h in hits

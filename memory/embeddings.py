@@ -57,13 +57,15 @@ class Embedder:
                 )
                 for key, vector in zip(missing, vectors, strict=True):
                     self._cache[key] = vector.astype(np.float32)
+            if not keys:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            # Stack before trimming: a batch larger than the cache must not evict itself.
+            result = np.stack([self._cache[k] for k in keys])
             for key in keys:
                 self._cache.move_to_end(key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-            if not keys:
-                return np.zeros((0, self.dim), dtype=np.float32)
-            return np.stack([self._cache[k] for k in keys])
+            return result
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

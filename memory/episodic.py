@@ -137,7 +137,9 @@ class EpisodicMemory:
                 self._client.create_payload_index(name, field, field_schema=schema)
 
     def drop(self, tenant: str, agent: str) -> None:
-        """Forget everything one agent remembers (its whole collection)."""
+        """Forget everything one agent remembers (its whole collection). Other
+        EpisodicMemory objects on the same client keep the collection in their cache; use
+        one store per client."""
         name = self.collection_name(tenant, agent)
         with self._lock:
             self._known.discard(name)
@@ -282,6 +284,15 @@ class EpisodicMemory:
                 models.MultExpression(mult=[cfg.recency_weight, recency]),
             ]
         )
+
+    def touch(
+        self, tenant: str, agent: str, results: list[ScoredEpisode]
+    ) -> list[ScoredEpisode]:
+        """Bump last_accessed_at / access_count of retrieved episodes: what `search` does
+        with touch=True, for callers that bump later, off their hot path."""
+        if not results:
+            return results
+        return self._touch(self.collection_name(tenant, agent), results, self._clock())
 
     def _touch(
         self, collection: str, results: list[ScoredEpisode], now: datetime

@@ -121,8 +121,11 @@ NEIGHBOURHOOD = (
     "MATCH p = (a)-[:RELATES_TO*1..{hops}]-(:Entity) "
     f"WHERE all(r IN relationships(p) WHERE {_SHOWN} AND {_PREDICATE_OK}) "
     "UNWIND relationships(p) AS r "
-    "WITH DISTINCT r "
-    f"{_FACT_ROW} LIMIT $limit"
+    # An edge's distance is the shortest path it lies on: nearer, then newer facts first,
+    # so a limit cuts the far and old ones.
+    "WITH r, min(length(p)) AS distance "
+    "ORDER BY distance, r.valid_at DESC LIMIT $limit "
+    f"{_FACT_ROW}"
 )
 FACTS_FROM_EPISODE = (
     "MATCH (:Entity {tenant: $tenant, agent: $agent})-[r:RELATES_TO]->(:Entity) "
@@ -321,11 +324,12 @@ class KnowledgeGraph:
         type: str | None = None,
         predicates: Iterable[str] = (),
         include_history: bool = False,
-        limit: int = 500,
+        limit: int = 100,
     ) -> Neighbourhood:
         """Facts on paths of up to `hops` (1-3) edges from the entity, in either direction,
         where every edge passes the filters (current unless include_history; predicate in
-        `predicates` if given)."""
+        `predicates` if given). At most `limit` facts, nearest and newest first: a hub
+        (a status value many services share) would otherwise return hundreds."""
         if not 1 <= hops <= MAX_HOPS:
             raise ValueError(f"hops must be between 1 and {MAX_HOPS}, got {hops}")
         start = self.find_entities(tenant, agent, name, type=type)

@@ -49,6 +49,7 @@ import neo4j
 import psutil
 
 from stack import process_share, watchdog
+from stack.bolt_quickack import enable_quickack
 from stack.errors import ServiceUnavailable
 from stack.process_share import State, pid_alive
 from stack.redact import redact_url
@@ -88,6 +89,8 @@ class GraphEndpoint:
         """A driver with settings this backend needs; keep one per process, close it with
         close_driver."""
         options = {**_DRIVER_DEFAULTS[self.dialect], **config}
+        if self.dialect == "falkordb":
+            enable_quickack()
         return neo4j.GraphDatabase.driver(self.uri, auth=(self.user, self.password), **options)
 
     def close_driver(self, driver: neo4j.Driver) -> None:

@@ -10,7 +10,10 @@ one client in one process may open a data dir. We do not fake a server around it
   to exit), then gets ServiceUnavailable naming the pid that holds the lock (read from
   /proc/locks) and telling to set QDRANT_URL to share Qdrant between processes;
 - the sync and the async client of local mode are two engines over the same files, so
-  they cannot both be open on one data dir, even in one process.
+  they cannot both be open on one data dir, even in one process;
+- local mode's engine is not safe for concurrent use (two threads corrupt its in-memory
+  arrays, and its SQLite storage rejects nested transactions), so every call into the
+  shared client's engine is serialised by one lock.
 """
 
 from __future__ import annotations
@@ -50,6 +53,25 @@ _lock = threading.Lock()
 _local: dict[Path, _Shared] = {}  # by data dir
 
 
+class _Serialized:
+    """Forwards every method call of the wrapped engine through one re-entrant lock."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._call_lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._call_lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
 def open_qdrant(settings: Settings) -> QdrantClient:
     """A sync client: the configured server (probed), or the shared local-mode client."""
     if settings.qdrant_url:
@@ -61,6 +83,7 @@ def open_qdrant(settings: Settings) -> QdrantClient:
         if entry is None:
             _wait_for_lock(path, min(LOCAL_LOCK_WAIT_S, settings.service_start_timeout_s))
             client = _open_local(lambda: QdrantClient(path=str(path)), path)
+            client._client = _Serialized(client._client)  # type: ignore[assignment]
             entry = _local[path] = _Shared(client)
         entry.users += 1
         return entry.client

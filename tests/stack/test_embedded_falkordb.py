@@ -83,3 +83,21 @@ def test_session_graph_answers_over_bolt(graph_endpoint: GraphEndpoint) -> None:
     finally:
         graph_endpoint.close_driver(driver)
     assert result.records[0]["n"] == 42
+
+
+def test_falkordb_driver_reads_large_replies_with_quickack(graph_endpoint) -> None:
+    """FalkorDB drivers read with TCP_QUICKACK (see stack/bolt_quickack.py); a reply far
+    over the ~4 KB piece size arrives whole."""
+    from neo4j._async_compat.network import _bolt_socket
+
+    driver = graph_endpoint.driver()
+    try:
+        assert getattr(_bolt_socket.BoltSocketBase, "_wakeful_quickack", False)
+        records, _, _ = driver.execute_query(
+            "UNWIND range(1, 2000) AS i RETURN i, 'padding-' + toString(i) AS text",
+            database_=graph_endpoint.database,
+        )
+        assert len(records) == 2000
+        assert records[-1]["text"] == "padding-2000"
+    finally:
+        graph_endpoint.close_driver(driver)

@@ -58,3 +58,38 @@ def test_a_second_process_is_told_who_holds_it_then_gets_it(
     after = stack_helpers.run("qdrant", root)  # once we let go, it opens our data
     assert after.get("error") is None
     assert after["points"] == 2
+
+
+def test_local_client_is_safe_for_concurrent_threads(settings) -> None:
+    """Several threads writing and searching one shared local-mode client (as a worker's
+    concurrent tasks do) neither fail nor lose points."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qdrant_client import models
+
+    from stack.qdrant import open_qdrant, release_qdrant
+
+    client = open_qdrant(settings)
+    try:
+        name = "concurrency_probe"
+        if client.collection_exists(name):
+            client.delete_collection(name)
+        client.create_collection(
+            name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE)
+        )
+
+        def work(worker: int) -> int:
+            for i in range(20):
+                point = models.PointStruct(
+                    id=worker * 100 + i, vector=[1.0, worker, i, 1.0], payload={"w": worker}
+                )
+                client.upsert(name, [point])
+                client.query_points(name, query=[1.0, worker, i, 1.0], limit=3)
+            return worker
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert sorted(pool.map(work, range(8))) == list(range(8))
+        assert client.count(name).count == 160
+        client.delete_collection(name)
+    finally:
+        release_qdrant(client)
