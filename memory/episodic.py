@@ -137,9 +137,9 @@ class EpisodicMemory:
                 self._client.create_payload_index(name, field, field_schema=schema)
 
     def drop(self, tenant: str, agent: str) -> None:
-        """Forget everything one agent remembers (its whole collection). Other
-        EpisodicMemory objects on the same client keep the collection in their cache; use
-        one store per client."""
+        """Forget everything one agent remembers (its whole collection). Other stores (or
+        processes) that knew the collection find out on their next call: reads see an
+        empty memory and writes create it again."""
         name = self.collection_name(tenant, agent)
         with self._lock:
             self._known.discard(name)
@@ -159,7 +159,27 @@ class EpisodicMemory:
         agent when cosine >= merge_threshold, or a new point.
         """
         vectors = self._embedder.embed([e.text for e in episodes])
-        return [self._write_one(e, v) for e, v in zip(episodes, vectors, strict=True)]
+        results = []
+        for episode, vector in zip(episodes, vectors, strict=True):
+            try:
+                results.append(self._write_one(episode, vector))
+            except Exception as exc:
+                if not self._vanished(episode.tenant, episode.agent, exc):
+                    raise
+                results.append(self._write_one(episode, vector))  # made again
+        return results
+
+    def _vanished(self, tenant: str, agent: str, exc: Exception) -> bool:
+        """Whether `exc` says the agent's collection is gone (dropped elsewhere); if so the
+        cached knowledge of it is forgotten."""
+        text = str(exc)
+        missing = "not found" in text.lower() or getattr(exc, "status_code", None) == 404
+        name = self.collection_name(tenant, agent)
+        if (missing and name in text) or getattr(exc, "status_code", None) == 404:
+            with self._lock:
+                self._known.discard(name)
+            return True
+        return False
 
     def _write_one(self, new: NewEpisode, vector: np.ndarray) -> WriteResult:
         collection = self.ensure_collection(new.tenant, new.agent)
@@ -329,9 +349,36 @@ class EpisodicMemory:
         by_id = {str(p.id): Episode.from_payload(p.id, p.payload or {}) for p in points}
         return [by_id[i] for i in ids if i in by_id]
 
+    def recent(self, tenant: str, agent: str, *, limit: int = 20) -> list[Episode]:
+        """The agent's newest episodes (for inspection; no access bump)."""
+        name = self.collection_name(tenant, agent)
+        if not self._client.collection_exists(name):
+            return []
+        points, _ = self._client.scroll(name, limit=10_000, with_payload=True)
+        episodes = [Episode.from_payload(p.id, p.payload or {}) for p in points]
+        return sorted(episodes, key=lambda e: e.created_at, reverse=True)[:limit]
+
+    def delete(self, tenant: str, agent: str, ids: Sequence[str]) -> int:
+        """Forget episodes by id; returns how many existed."""
+        name = self.collection_name(tenant, agent)
+        if not ids or not self._client.collection_exists(name):
+            return 0
+        found = self._client.retrieve(name, ids=list(ids), with_payload=False)
+        if found:
+            selector = models.PointIdsList(points=[p.id for p in found])
+            self._client.delete(name, points_selector=selector)
+        return len(found)
+
     def count(self, tenant: str, agent: str) -> int:
         collection = self._collection(tenant, agent, create=False)
-        return 0 if collection is None else self._client.count(collection).count
+        if collection is None:
+            return 0
+        try:
+            return self._client.count(collection).count
+        except Exception as exc:
+            if self._vanished(tenant, agent, exc):
+                return 0
+            raise
 
     # -- consolidation support ---------------------------------------------------------
 

@@ -133,6 +133,20 @@ FACTS_FROM_EPISODE = (
     f"{_FACT_ROW}"
 )
 
+ALL_FACTS = (
+    "MATCH (:Entity {tenant: $tenant, agent: $agent})-[r:RELATES_TO]->(:Entity) "
+    f"WHERE {_SHOWN} "
+    f"{_FACT_ROW} ORDER BY created_at DESC LIMIT $limit"
+)
+DELETE_FACT = (
+    "MATCH (:Entity {tenant: $tenant, agent: $agent})-[r:RELATES_TO]->(:Entity) "
+    "WHERE r.fact_id = $fact_id DELETE r RETURN count(*) AS deleted"
+)
+DELETE_AGENT = (
+    "MATCH (e:Entity {tenant: $tenant, agent: $agent}) "
+    "DETACH DELETE e RETURN count(*) AS deleted"
+)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -346,6 +360,29 @@ class KnowledgeGraph:
         for entity in start:
             entities.pop((entity.name_norm, entity.type), None)
         return Neighbourhood(start=start, entities=list(entities.values()), facts=facts)
+
+    def all_facts(
+        self, tenant: str, agent: str, *, include_history: bool = False, limit: int = 100
+    ) -> list[Fact]:
+        """The agent's facts, newest first (current ones unless history is asked for)."""
+        params = {
+            "tenant": tenant,
+            "agent": agent,
+            "now": _ts(self._clock()),
+            "history": include_history,
+            "limit": int(limit),
+        }
+        return [_fact(row) for row in self._read(ALL_FACTS, params)]
+
+    def delete_fact(self, tenant: str, agent: str, fact_id: str) -> bool:
+        """Forget one fact (an operator's decision; contradictions invalidate instead)."""
+        rows = self._write(DELETE_FACT, {"tenant": tenant, "agent": agent, "fact_id": fact_id})
+        return bool(rows and rows[0]["deleted"])
+
+    def delete_agent(self, tenant: str, agent: str) -> int:
+        """Forget everything the agent knows: its entities and their facts."""
+        rows = self._write(DELETE_AGENT, {"tenant": tenant, "agent": agent})
+        return int(rows[0]["deleted"]) if rows else 0
 
     def facts_from_episode(self, tenant: str, agent: str, episode_id: str) -> list[Fact]:
         """Every fact (current or not) that cites the episode as provenance."""

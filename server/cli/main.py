@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from server.cli import agent, killswitch, serve, task, worker
+from server.cli import agent, killswitch, memory, serve, task, worker
 from server.cli import run as run_commands
 from server.cli import tasks as task_commands
 from server.cli.eval import eval_app
@@ -23,6 +23,7 @@ app.command("worker")(worker.worker)
 app.add_typer(task.app, name="task")
 app.add_typer(agent.app, name="agent")
 app.add_typer(killswitch.app, name="killswitch")
+app.add_typer(memory.app, name="memory")
 app.add_typer(task_commands.app, name="tasks")
 app.add_typer(eval_app, name="eval")
 app.add_typer(trace_app, name="trace")
