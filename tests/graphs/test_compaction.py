@@ -3,6 +3,8 @@ the summary grows, and a failing summarizer falls back to hard trimming."""
 
 from __future__ import annotations
 
+import uuid
+
 from langchain_core.messages import AIMessage, ToolMessage
 from wakeful_testing import make_spec
 
@@ -28,10 +30,12 @@ def _check_units(messages: list) -> None:
 
 
 async def test_compaction_keeps_calls_with_results(run_agent, events_of, engine) -> None:
+    agent = f"compaction-{uuid.uuid4().hex[:6]}"  # its own L3 collection
     spec = make_spec(
         script={"planner": [ONE_STEP], "worker": SURVEY},
         entropy=NO_LOOPS,
         memory={"working_tokens": 1500},
+        name=agent,
     )
     result = await run_agent(spec, goal="Survey the processes")
     assert result.task.state == "completed", result.task.stop_reason
@@ -46,6 +50,11 @@ async def test_compaction_keeps_calls_with_results(run_agent, events_of, engine)
     values = (await engine.graph.aget_state({"configurable": {"thread_id": result.task.id}})).values
     _check_units(values["messages"])
     assert values["summary"].startswith("Summary of earlier work")
+    # the evicted windows went to L3 before leaving the context
+    stores = await engine.memory()
+    evicted = [e for e in stores.episodic.recent("local", agent, limit=1000)
+               if e.kind == "evicted_window" and e.task == result.task.id]
+    assert evicted and "top_processes" in evicted[0].text
 
 
 async def test_failing_summarizer_falls_back_to_hard_trim(run_agent, events_of, engine) -> None:
