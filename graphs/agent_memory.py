@@ -117,7 +117,9 @@ class AgentMemory:
 
     # -- recall ------------------------------------------------------------------------
     async def recall(self, state: AgentState, deps: AgentDeps) -> Recalled:
-        summary = state.get("summary") or await self.stored_summary()
+        summary = state.get("summary") or (
+            await self.stored_summary() if self.config.summary else ""
+        )
         goal = state["goal"]
         fact_lines = await self._fact_lines(goal) if self.knowledge else []
         episode_lines = await self._episode_lines(goal) if self.episodic else []
@@ -215,7 +217,8 @@ class AgentMemory:
                 *self._notable_tool_results(state, deps),
             ]
             await asyncio.to_thread(self.episodic.write_many, episodes)
-        await self.save_summary(_next_summary(state, stop_reason, output))
+        if self.config.summary:
+            await self.save_summary(_next_summary(state, stop_reason, output))
         if self.consolidator is not None and self.episodic is not None:
             self.stores.spawn(self._consolidate(deps.task_id))
 

@@ -72,6 +72,7 @@ class MemoryConfig(BaseModel):
     compaction_fraction: float = Field(default=0.3, ge=0.3, le=0.9, description="share evicted")
     max_compactions_without_progress: int = Field(default=3, ge=1)
     recall_tokens: int = Field(default=1200, ge=0, description="budget for recalled context")
+    summary: bool = True  # carry the running summary (L2) from run to run of the agent
     episodic: bool = True
     knowledge: bool = True
     consolidate_after_importance: int = Field(
