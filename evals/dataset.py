@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evals.evaluators import EVALUATORS, Expectation
 from graphs.approval import ApprovalDecision
 from graphs.spec import AgentSpec, parse_agent_spec
 from stack.errors import ConfigError
+from stack.yaml_files import load_yaml_file
 
 EVAL_DECIDER = "eval"
 
@@ -144,15 +144,6 @@ def parse_expectations(expect: dict[str, Any], *, source: str) -> dict[str, Expe
     }
 
 
-def _load_yaml(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise ConfigError(f"{what} {path} does not exist")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from exc
-
-
 def _scenario(entry: ScenarioEntry, defaults: DefaultsEntry, base_dir: Path, dataset: str):
     source = f"dataset {dataset}, scenario {entry.name}"
     agent: dict[str, Any] = {"name": f"eval-{entry.name}"}
@@ -160,7 +151,7 @@ def _scenario(entry: ScenarioEntry, defaults: DefaultsEntry, base_dir: Path, dat
     spec_dir = base_dir
     if entry.agent_file is not None:
         path = entry.agent_file if entry.agent_file.is_absolute() else base_dir / entry.agent_file
-        from_file = _load_yaml(path, "agent spec")
+        from_file = load_yaml_file(path, "agent spec")
         if not isinstance(from_file, dict):
             raise ConfigError(f"{source}: agent spec {path} is not a mapping")
         agent = deep_merge(agent, from_file)
@@ -204,5 +195,5 @@ def parse_dataset(data: Any, *, source: str, base_dir: Path, path: Path | None =
 
 
 def load_dataset(path: Path) -> Dataset:
-    data = _load_yaml(path, "dataset")
+    data = load_yaml_file(path, "dataset")
     return parse_dataset(data, source=str(path), base_dir=path.parent, path=path)

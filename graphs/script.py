@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field, model_validator
 
 from stack.errors import ConfigError
+from stack.yaml_files import load_yaml_file
 
 ROLES = ("planner", "worker", "critic", "summarizer", "consolidator")
 
@@ -82,10 +82,4 @@ def parse_script(data: Any, *, source: str) -> Script:
 
 
 def load_script_file(path: Path) -> Script:
-    if not path.is_file():
-        raise ConfigError(f"script file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"script file {path} is not valid YAML: {exc}") from exc
-    return parse_script(data, source=str(path))
+    return parse_script(load_yaml_file(path, "script file"), source=str(path))

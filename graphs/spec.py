@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from graphs.budgets import Budgets
 from graphs.script import ROLES, Script, load_script_file, parse_script
 from stack.errors import ConfigError
+from stack.yaml_files import load_yaml_file
 from tools.mcp.config import McpServerConfig
 from tools.policy import ToolPolicyConfig
 
@@ -159,13 +159,7 @@ def parse_agent_spec(data: Any, *, source: str = "agent spec") -> AgentSpec:
 
 
 def load_agent_spec(path: Path) -> AgentSpec:
-    if not path.is_file():
-        raise ConfigError(f"agent spec {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"agent spec {path} is not valid YAML: {exc}") from exc
-    return parse_agent_spec(data, source=str(path))
+    return parse_agent_spec(load_yaml_file(path, "agent spec"), source=str(path))
 
 
 def default_agent_spec() -> AgentSpec:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.table import Table
 
 from server.cli.common import console, handle_errors, run_async, settings
@@ -18,18 +17,14 @@ from server.cli.task import DEFAULT_TENANT, TenantOption, cli_services
 from server.runtime.status import AgentStatus
 from server.services import AgentRow, AlertRow
 from stack.errors import ConfigError
+from stack.yaml_files import load_yaml_file
 
 app = typer.Typer(help="Apply agent specs and run continuous agents.", no_args_is_help=True)
 NameArgument = Annotated[str, typer.Argument(help="the agent's name")]
 
 
 def read_spec(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"agent spec {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"agent spec {path} is not valid YAML: {exc}") from None
+    data = load_yaml_file(path, "agent spec")
     if not isinstance(data, dict):
         raise ConfigError(f"agent spec {path}: an agent spec is a YAML mapping")
     return data
