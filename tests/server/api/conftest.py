@@ -14,21 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
+from wakeful_servers import free_port, own_database, serve_process, server_env
 
 from server.services import Services, open_services
 from stack.settings import Settings
@@ -65,7 +58,6 @@ SPECS: dict[str, dict[str, Any]] = {
         },
     },
 }
-REPO = Path(__file__).resolve().parents[3]
 # a2a-sdk logs a malformed JSON-RPC request (which the fuzz test sends) at ERROR level.
 SDK_REQUEST_LOG = "a2a.server.routes.jsonrpc_dispatcher"
 ROLES = (("acme", "submitter"), ("acme", "approver"), ("acme", "admin"), ("globex", "admin"))
@@ -88,25 +80,11 @@ class ApiServer:
         return client
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def api_db(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A database of this module's own on the session's Postgres, and a data dir."""
-    name = f"wk_api_{secrets.token_hex(4)}"
-    admin = psycopg.conninfo.make_conninfo(pg_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(pg_url, dbname=name), tmp_path_factory.mktemp("data")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            conn.execute(drop.format(sql.Identifier(name)))
+    with own_database(pg_url, "wk_api") as url:
+        yield url, tmp_path_factory.mktemp("data")
 
 
 async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
@@ -119,59 +97,6 @@ async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: st
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what}: not within {timeout}s")
         await asyncio.sleep(0.02)
-
-
-def server_env(url: str, data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WAKEFUL_CONFIG")
-    }
-    env.update(
-        DATABASE_URL=url,
-        WAKEFUL_DATA_DIR=str(data_dir),
-        LANGSMITH_TRACING="false",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-    )
-    return env
-
-
-@contextlib.contextmanager
-def serve_process(url: str, data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`wakeful serve` on `port`, its output in `data_dir/serve.log`; stopped with SIGTERM."""
-    command = [
-        sys.executable,
-        "-m",
-        "server.cli.main",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--concurrency",
-        "3",
-    ]
-    with (data_dir / "serve.log").open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=server_env(url, data_dir),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +115,7 @@ async def api(api_db: tuple[str, Path]) -> AsyncIterator[ApiServer]:
                 "acme", {"name": name, "entropy": {"semantic": False}, **spec}
             )
         port = free_port()
-        with serve_process(url, data_dir, port) as process:
+        with serve_process(server_env(url, data_dir), data_dir / "serve.log", port) as process:
             base_url = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base_url) as probe:
 
