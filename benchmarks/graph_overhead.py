@@ -4,7 +4,10 @@ Both graphs run on the same Postgres checkpointer (AsyncPostgresSaver, durabilit
 in the same process and run:
 
 - agent: the full wakeful graph through `TaskRunner` (task rows and events in Postgres,
-  the scripted model, real read-only host probes, the entropy monitor with its embedder);
+  the scripted model, real read-only host probes, the entropy monitor with its embedder,
+  the L2 summary), without the L3/L4 tiers — `ratio`;
+- agent with memory tiers: the same with Qdrant episodes and the knowledge graph (recall
+  and memorize per task) — `ratio_with_memory_tiers`;
 - bare: four trivial async nodes in a loop, ending after as many node steps as an agent
   task takes.
 
@@ -121,31 +124,43 @@ def summary(samples: list[Sample]) -> dict[str, Any]:
     }
 
 
+# The same agent with the long-term memory tiers on (recall and memorize run L3/L4 I/O
+# and embeddings per task): reported separately, so the graph's own cost stays visible.
+AGENT_WITHOUT_MEMORY = {**AGENT, "memory": {"episodic": False, "knowledge": False}}
+
+
 async def measure(tasks: int) -> dict[str, Any]:
     settings = load_settings()
     if settings.durability != "sync":
         progress(f"note: WAKEFUL_DURABILITY={settings.durability}; measuring with sync")
         settings = settings.model_copy(update={"durability": "sync"})
-    spec = parse_agent_spec(AGENT, source="benchmark agent")
+    spec = parse_agent_spec(AGENT_WITHOUT_MEMORY, source="benchmark agent")
+    spec_with_memory = parse_agent_spec(AGENT, source="benchmark agent with memory")
     engine = await Engine.open(settings, url=settings.database_url)
     try:
         bare = build_bare_graph(engine)
-        progress("warm-up: one agent task (loads tokenizer and embedder), one bare run")
+        progress("warm-up: one agent task of each kind (loads tokenizer, embedder, stores)")
         warm = await agent_task(engine, spec)
+        await agent_task(engine, spec_with_memory)
         await bare_run(engine, bare, warm.steps)
         agent_samples: list[Sample] = []
+        memory_samples: list[Sample] = []
         bare_samples: list[Sample] = []
         for index in range(tasks):
             agent_samples.append(await agent_task(engine, spec))
+            memory_samples.append(await agent_task(engine, spec_with_memory))
             bare_samples.append(await bare_run(engine, bare, warm.steps))
             progress(
                 f"run {index + 1}/{tasks}: agent {agent_samples[-1].rate:.0f} steps/s "
-                f"({agent_samples[-1].steps} steps), bare {bare_samples[-1].rate:.0f} steps/s"
+                f"({agent_samples[-1].steps} steps), with memory "
+                f"{memory_samples[-1].rate:.0f}, bare {bare_samples[-1].rate:.0f} steps/s"
             )
     finally:
         await engine.close()
     agent, bare_summary = summary(agent_samples), summary(bare_samples)
+    with_memory = summary(memory_samples)
     ratio = agent["node_steps_per_s"] / bare_summary["node_steps_per_s"]
+    memory_ratio = with_memory["node_steps_per_s"] / bare_summary["node_steps_per_s"]
     return {
         "benchmark": "graph_overhead",
         "tasks": tasks,
@@ -153,9 +168,11 @@ async def measure(tasks: int) -> dict[str, Any]:
         "durability": settings.durability,
         "model": "scripted",
         "agent": agent,
+        "agent_with_memory_tiers": with_memory,
         "bare": bare_summary,
         "cpus": os.cpu_count(),
         "ratio": round(ratio, 3),  # agent / bare, median node steps per second
+        "ratio_with_memory_tiers": round(memory_ratio, 3),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio >= TARGET_RATIO,
     }
