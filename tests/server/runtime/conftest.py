@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
+from wakeful_servers import own_database, server_env
 
 from server.runtime.worker import Worker, WorkerOptions
 from server.services import Services, open_services
@@ -69,26 +67,13 @@ class RuntimeDb:
         return Settings(WAKEFUL_DATA_DIR=self.data_dir, DATABASE_URL=self.url)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WAKEFUL_CONFIG")}
-        env.update(DATABASE_URL=self.url, WAKEFUL_DATA_DIR=str(self.data_dir),
-                   LANGSMITH_TRACING="false", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-        return env
+        return server_env(self.url, self.data_dir)
 
 
 @pytest.fixture
 def runtime_db(pg_url: str, tmp_path: Path) -> Iterator[RuntimeDb]:
-    name = f"wk_rt_{secrets.token_hex(4)}"
-    admin = psycopg.conninfo.make_conninfo(pg_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield RuntimeDb(psycopg.conninfo.make_conninfo(pg_url, dbname=name), tmp_path / "data")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with own_database(pg_url, "wk_rt") as url:
+        yield RuntimeDb(url, tmp_path / "data")
 
 
 @pytest.fixture
