@@ -14,17 +14,15 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import contextlib
-import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
+from wakeful_servers import own_database
 
 from stack.postgres import open_pool
 from stack.services import Services
@@ -58,15 +56,8 @@ def fresh_database() -> Iterator[str | None]:
     if not base_url:
         yield None
         return
-    name = f"wakeful_test_{secrets.token_hex(4)}"
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield psycopg.conninfo.make_conninfo(base_url, dbname=name)
-    finally:
-        with psycopg.connect(base_url, autocommit=True) as conn:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            conn.execute(drop.format(sql.Identifier(name)))
+    with own_database(base_url, "wakeful_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

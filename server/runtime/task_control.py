@@ -43,7 +43,7 @@ class TaskControl:
 
     async def cancel(self, task_id: str, *, by: str) -> TaskRow:
         """Cancel: a queued or waiting task ends now; a running one stops at its next boundary."""
-        row = await self._one(_q("cancel_task"), {"id": task_id})
+        row = await self._one(_q("cancel_tasks"), {"id": task_id})
         if row is None:
             task = await self.records.get_task(task_id)  # NotFound when there is none
             raise Conflict(f"task {task_id} already ended: {task.state}")
@@ -54,7 +54,7 @@ class TaskControl:
 
     async def cancel_all(self, *, by: str) -> list[TaskRow]:
         async with self.pool.connection() as conn:
-            cur = await conn.execute(_q("cancel_all"))
+            cur = await conn.execute(_q("cancel_tasks"), {"id": None})
             rows = await cur.fetchall()
         tasks = []
         for row in rows:

@@ -25,13 +25,14 @@ WITH target AS (
 )
 SELECT * FROM claimed
 
--- cancel_task --
--- Ask a task to stop (its run sees the flag at the next node boundary and the
--- notification at once); a task that is not running (queued, or waiting for an approval)
--- ends canceled right here.
+-- cancel_tasks --
+-- Cancel one task (by id) or, with a null id, every task that has not ended (the kill
+-- switch). A running task is flagged and woken (a cancel notification per task); a task
+-- that is not running (queued, or waiting for an approval) ends canceled right here.
 WITH target AS (
     SELECT id, state AS previous_state FROM tasks
-    WHERE id = %(id)s AND state NOT IN ('completed', 'failed', 'canceled', 'rejected')
+    WHERE (%(id)s::text IS NULL OR id = %(id)s)
+      AND state NOT IN ('completed', 'failed', 'canceled', 'rejected')
     FOR UPDATE
 ), changed AS (
     UPDATE tasks SET
@@ -48,28 +49,6 @@ WITH target AS (
     RETURNING tasks.*, target.previous_state
 )
 SELECT changed.*, pg_notify('wakeful_cancel', changed.id) AS notified FROM changed
-
--- cancel_all --
--- The kill switch: every task that has not ended is asked to stop, or ends at once.
-WITH target AS (
-    SELECT id, state AS previous_state FROM tasks
-    WHERE state NOT IN ('completed', 'failed', 'canceled', 'rejected')
-    FOR UPDATE
-), changed AS (
-    UPDATE tasks SET
-        cancel_requested = true,
-        state = CASE WHEN tasks.state IN ('submitted', 'input-required') THEN 'canceled'
-                     ELSE tasks.state END,
-        stop_reason = CASE WHEN tasks.state IN ('submitted', 'input-required') THEN 'canceled'
-                           ELSE tasks.stop_reason END,
-        ended_at = CASE WHEN tasks.state IN ('submitted', 'input-required') THEN now()
-                        ELSE tasks.ended_at END,
-        updated_at = now()
-    FROM target
-    WHERE tasks.id = target.id
-    RETURNING tasks.*, target.previous_state
-)
-SELECT * FROM changed
 
 -- answer_task --
 -- An approval was answered: the waiting task goes back to work (its resume job is queued in

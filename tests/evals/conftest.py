@@ -1,16 +1,12 @@
 """Fixtures for eval tests: an Engine on the session's Postgres, a network guard, and a
 builder for small synthetic traces (evaluators read traces, never a database).
-
-The database is the shared `pg_url` / `settings` fixtures when tests/conftest.py provides
-them; otherwise WAKEFUL_TEST_DATABASE_URL (default: the machine's PostgreSQL, database
-"test") and settings on a temporary data directory.
+The database and settings are the shared `pg_url` / `settings` fixtures (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
-import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,26 +19,15 @@ from graphs.engine import Engine
 from stack.settings import Settings
 from tools.arguments import args_hash
 
-LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+@pytest.fixture(scope="session")
+def eval_pg_url(pg_url: str) -> str:
+    return pg_url
 
 
 @pytest.fixture(scope="session")
-def eval_pg_url(request: pytest.FixtureRequest) -> str:
-    try:
-        return str(request.getfixturevalue("pg_url"))
-    except pytest.FixtureLookupError:
-        return os.environ.get("WAKEFUL_TEST_DATABASE_URL", LOCAL_URL)
-
-
-@pytest.fixture(scope="session")
-def eval_settings(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    try:
-        return request.getfixturevalue("settings")
-    except pytest.FixtureLookupError:
-        data_dir = tmp_path_factory.mktemp("wakeful-data")
-        return Settings(WAKEFUL_DATA_DIR=data_dir, DATABASE_URL=None, OPENAI_API_KEY=None)
+def eval_settings(settings: Settings) -> Settings:
+    return settings
 
 
 @pytest.fixture(scope="session")

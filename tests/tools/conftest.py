@@ -1,8 +1,6 @@
 """Fixtures for tools tests: small tool factories, a Postgres pool with the ledger table,
 and the MCP test server (stdio and streamable HTTP).
-
-The pool is the shared `pg_pool` fixture when tests/conftest.py provides one; otherwise a
-local pool on WAKEFUL_TEST_DATABASE_URL (default: the machine's PostgreSQL, database "test").
+The pool is the shared `pg_pool` fixture (tests/conftest.py): the session's Postgres.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
@@ -35,7 +32,6 @@ from tools.spec import RegisteredTool, ToolSpec
 
 REPO = Path(__file__).resolve().parents[2]
 LEDGER_MIGRATION = REPO / "stack" / "migrations" / "0002_tool_ledger.sql"
-LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 class ValueArgs(BaseModel):
@@ -77,34 +73,14 @@ def toolset_of() -> Callable[..., Toolset]:
 
 
 @pytest.fixture(scope="session")
-def ledger_db_url(request: pytest.FixtureRequest) -> str:
-    try:
-        return str(request.getfixturevalue("pg_url"))
-    except pytest.FixtureLookupError:
-        return os.environ.get("WAKEFUL_TEST_DATABASE_URL", LOCAL_URL)
-
-
-@pytest.fixture(scope="session")
-async def local_pg_pool(ledger_db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    pool = AsyncConnectionPool(
-        ledger_db_url,
-        kwargs={"autocommit": True, "row_factory": dict_row},
-        min_size=1,
-        max_size=4,
-        open=False,
-    )
-    await pool.open(wait=True, timeout=10)
-    yield pool
-    await pool.close()
+def ledger_db_url(pg_url: str) -> str:
+    """The session's Postgres (crash tests hand it to a child process)."""
+    return pg_url
 
 
 @pytest.fixture
-def ledger_pool(request: pytest.FixtureRequest) -> AsyncConnectionPool:
-    # Sync on purpose: async fixtures cannot be requested dynamically from async ones.
-    try:
-        return request.getfixturevalue("pg_pool")
-    except pytest.FixtureLookupError:
-        return request.getfixturevalue("local_pg_pool")
+def ledger_pool(pg_pool: AsyncConnectionPool) -> AsyncConnectionPool:
+    return pg_pool
 
 
 @pytest.fixture
