@@ -112,9 +112,12 @@ class EpisodicMemory:
         """
         name = self.collection_name(tenant, agent)
         with self._lock:
-            if name in self._known:
+            # Writes trust the cache (and recreate a collection dropped elsewhere, see
+            # write_many); reads look, so a memory forgotten elsewhere reads as empty.
+            if create and name in self._known:
                 return name
             if not self._client.collection_exists(name):
+                self._known.discard(name)
                 if not create:
                     return None
                 self._create(name)
@@ -371,14 +374,7 @@ class EpisodicMemory:
 
     def count(self, tenant: str, agent: str) -> int:
         collection = self._collection(tenant, agent, create=False)
-        if collection is None:
-            return 0
-        try:
-            return self._client.count(collection).count
-        except Exception as exc:
-            if self._vanished(tenant, agent, exc):
-                return 0
-            raise
+        return 0 if collection is None else self._client.count(collection).count
 
     # -- consolidation support ---------------------------------------------------------
 

@@ -61,6 +61,7 @@ def test_show_and_forget(cli_env, qdrant_client, graph_endpoint) -> None:
     everything = runner.invoke(app, ["memory", "forget", agent, "--all"])
     assert everything.exit_code == 0, everything.output
     assert episodes.count("local", agent) == 0
+    assert episodes.search("local", agent, "disk space", touch=False) == []
     # this store still believed in the dropped collection: a write recreates it
     episodes.write(NewEpisode(tenant="local", agent=agent, text="a fresh start"))
     assert episodes.count("local", agent) == 1
