@@ -1,66 +1,113 @@
-"""Stuck-loop signals: structural (repeated calls, A-B-A-B, repeated errors) and semantic.
+"""The entropy monitor's view of a run: new messages, plans and completed steps become
+observations for the loop detector (graphs/loops), whose state lives in `loop["detector"]`.
 
-All functions are pure over the loop state; the semantic check embeds each thought once
-(the embedder caches by text) and compares the last k pairwise.
+The monitor runs after every tool round and every verdict; each time it reads only what it
+has not seen (messages by id), so the record survives the message purge of a stuck reset
+and L2 compaction.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
+from graphs.loops import Detection, LoopDetector, Observation
 from graphs.spec import EntropyConfig
-from graphs.state import LoopState
+from graphs.state import AgentState
+from tools.policy import spec_tool_name
 
 if TYPE_CHECKING:
     from memory.embeddings import Embedder
 
-WINDOW = 24  # recent hashes kept in state
+WINDOW = 24  # recent hashes kept in state (tools node)
 
 
 def remember(items: list[str], item: str) -> list[str]:
     return [*items, item][-WINDOW:]
 
 
-def structural_signal(loop: LoopState, config: EntropyConfig) -> str | None:
-    calls = loop["tool_hashes"]
-    if calls:
-        call, count = Counter(calls).most_common(1)[0]
-        if count >= config.repeat_threshold:
-            return f"repeated_call: {call.split('#')[0]} x{count}"
-    span = 2 * config.alternation_repeats
-    if len(calls) >= span:
-        tail = calls[-span:]
-        a, b = tail[-2], tail[-1]
-        if a != b and all(h == (a if i % 2 == 0 else b) for i, h in enumerate(tail)):
-            names = f"{a.split('#')[0]}/{b.split('#')[0]}"
-            return f"alternation: {names} x{config.alternation_repeats}"
-    if loop["errors"]:
-        error, count = Counter(loop["errors"]).most_common(1)[0]
-        if count >= config.error_repeats:
-            return f"repeated_error: {error.split('#')[0]} x{count}"
-    return None
+def _short(message_id: str) -> str:
+    return message_id[-12:]
 
 
-def semantic_similarity(thoughts: list[str], embedder: Embedder) -> float:
-    """The lowest pairwise cosine similarity among the thoughts (1.0 = all identical)."""
-    vectors = embedder.embed(thoughts)
-    sims = vectors @ vectors.T
-    upper = sims[np.triu_indices(len(thoughts), k=1)]
-    return float(upper.min())
+def _text(message: BaseMessage) -> str:
+    text = message.text
+    return text if isinstance(text, str) else str(text)
 
 
-def semantic_signal(
-    loop: LoopState, config: EntropyConfig, embedder: Embedder | None
-) -> str | None:
-    if embedder is None or not config.semantic:
-        return None
-    thoughts = loop["thoughts"][-config.semantic_window :]
-    if len(thoughts) < config.semantic_window:
-        return None
-    similarity = semantic_similarity(thoughts, embedder)
-    if similarity >= config.semantic_threshold:
-        return f"similar_thoughts: last {len(thoughts)} at cosine >= {similarity:.3f}"
-    return None
+def message_observations(messages: list[BaseMessage], seen: set[str]) -> list[Observation]:
+    """Observations from the messages not seen yet: each tool call joined with its
+    result (the thought goes with the first call of a turn), each answer without calls."""
+    calls: dict[str, tuple[dict[str, Any], str]] = {}
+    found: list[Observation] = []
+    for message in messages:
+        if message.id and _short(message.id) in seen:
+            continue
+        if isinstance(message, AIMessage):
+            thought = _text(message).strip()
+            for call in message.tool_calls:
+                calls[call.get("id") or ""] = (call, thought)
+                thought = ""
+            if not message.tool_calls and thought:
+                found.append(Observation.text(thought))
+        elif isinstance(message, ToolMessage) and message.tool_call_id in calls:
+            call, thought = calls.pop(message.tool_call_id)
+            found.append(
+                Observation.call(
+                    spec_tool_name(call["name"]),
+                    call.get("args") or {},
+                    _text(message),
+                    error=message.status == "error",
+                    thought=thought,
+                )
+            )
+    return found
+
+
+def state_observations(state: AgentState, cursor: dict[str, Any]) -> list[Observation]:
+    """What happened since the monitor last ran: a new plan, turns, completed steps."""
+    plan = state.get("plan") or []
+    found: list[Observation] = []
+    plan_key = [state.get("replans", 0), [s["description"] for s in plan]]
+    if plan and plan_key != cursor.get("plan"):
+        pending = [s["description"] for s in plan if s["status"] == "pending"]
+        found.append(Observation.plan_of(pending))
+        cursor["plan"] = plan_key
+    messages = state.get("messages") or []
+    found += message_observations(messages, set(cursor.get("ids", [])))
+    # Every message in the window has now been seen; ids outside it never come back.
+    cursor["ids"] = [_short(m.id) for m in messages if m.id]
+    done = [s["id"] for s in plan if s["status"] == "done"]
+    for step in done:
+        if step not in cursor.get("done", []):
+            found.append(Observation.step(step))
+    cursor["done"] = done
+    return found
+
+
+def embed_with(embedder: Embedder | None) -> Callable[[list[str]], np.ndarray] | None:
+    return embedder.embed if embedder is not None else None
+
+
+def check(
+    state: AgentState, config: EntropyConfig, embedder: Embedder | None
+) -> tuple[Detection | None, dict[str, Any]]:
+    """Feed the detector what is new; the first loop found and the detector's new state."""
+    saved = dict(state["loop"].get("detector") or {})
+    cursor = dict(saved.pop("cursor", {}))
+    detector = LoopDetector.from_state(saved, config, embed_with(embedder))
+    found = detector.observe_all(state_observations(state, cursor))
+    return (found[0] if found else None), {**detector.to_state(), "cursor": cursor}
+
+
+def after_reset(detector_state: dict[str, Any], config: EntropyConfig) -> dict[str, Any]:
+    """The detector's state after a stuck reset: fingerprints kept, the reset marked."""
+    saved = dict(detector_state)
+    cursor = saved.pop("cursor", {})
+    detector = LoopDetector.from_state(saved, config)
+    detector.observe(Observation.reset())
+    return {**detector.to_state(), "cursor": cursor}
+

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from graphs.budgets import Budgets
 from graphs.script import ROLES, Script, load_script_file, parse_script
@@ -48,18 +55,61 @@ class ModelConfig(BaseModel):
 
 
 class EntropyConfig(BaseModel):
-    """When a run counts as stuck, and what happens then."""
+    """When a run counts as stuck (graphs/loops), and what happens then.
 
-    model_config = {"extra": "forbid"}
+    Progress is new information: a result, error or plan not seen before, a new action
+    acknowledged, a step completed. Each signal below fires on repetition without it.
+    """
 
-    repeat_threshold: int = Field(default=3, ge=2, description="same tool+args this many times")
-    alternation_repeats: int = Field(default=2, ge=2, description="A-B pairs repeated")
-    error_repeats: int = Field(default=3, ge=2, description="same tool error this many times")
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    enabled: bool = True
+    repeat_threshold: int = Field(
+        default=3, ge=2, description="same call, same result this many times, nothing new between"
+    )
+    stale_turns: int | None = Field(
+        default=None, ge=2, description="turns in a row with nothing new (default repeat_threshold)"
+    )
+    cycle_repeats: int = Field(
+        default=2,
+        ge=2,
+        validation_alias=AliasChoices("cycle_repeats", "alternation_repeats"),
+        description="a block of (call, result) pairs repeated back to back this many times",
+    )
+    cycle_max_period: int = Field(default=6, ge=2, description="longest block a cycle may have")
+    error_repeats: int = Field(
+        default=3, ge=2, description="same error class from a tool, no success of it between"
+    )
+    replan_repeats: int = Field(
+        default=2, ge=2, description="the same plan this many times with nothing new between"
+    )
+    poll_budget: int = Field(
+        default=20, ge=2, description="same call, changing result, no progress elsewhere"
+    )
+    wait_tools: list[str] = Field(
+        default_factory=lambda: ["sleep", "sleep_*", "*_sleep", "wait", "wait_*", "*_wait",
+                                 "pause", "delay"],
+        description="tools that let time pass (glob): a poll after one may repeat its result",
+    )
+    noop_args: list[str] = Field(
+        default_factory=lambda: ["verbose", "debug", "quiet", "timeout", "timeout_s",
+                                 "timeout_seconds", "retries", "max_retries", "request_id",
+                                 "trace_id", "idempotency_key", "no_cache", "nocache", "color",
+                                 "pretty", "explanation", "rationale", "reasoning", "thought"],
+        description="argument keys that do not change what a call does (`key` or `tool:key`)",
+    )
+    ack_chars: int = Field(
+        default=24, ge=0, description="a result this short only acknowledges an action"
+    )
     semantic: bool = True
-    semantic_window: int = Field(default=5, ge=2, description="last k worker thoughts")
-    semantic_threshold: float = Field(default=0.95, gt=0, le=1)
+    semantic_window: int = Field(default=4, ge=2, description="last k worker thoughts")
+    semantic_threshold: float = Field(default=0.8, gt=0, le=1)
     max_resets: int = Field(default=1, ge=0, description="resets without progress before stuck")
     temperature_step: float = Field(default=0.3, ge=0)
+
+    @property
+    def stale_limit(self) -> int:
+        return self.stale_turns or self.repeat_threshold
 
 
 class MemoryConfig(BaseModel):

@@ -5,7 +5,7 @@ Task lifecycle (submitted, working, ...) is not here: it lives in the tasks tabl
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -42,6 +42,7 @@ class LoopState(TypedDict):
     temperature_boost: float
     compactions: int  # L2 compactions since the last accepted step
     signal: str | None  # the last stuck signal, for the record
+    detector: NotRequired[dict[str, Any]]  # the loop detector's record (graphs/loops)
 
 
 class Verdict(TypedDict):

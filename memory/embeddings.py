@@ -15,7 +15,19 @@ from functools import lru_cache
 
 import numpy as np
 
+from stack.startup import starting
+
 EMBEDDING_DIM = 384
+
+
+def quiet_model_loading() -> None:
+    """No hub access and no "Loading weights" progress bars (they break a live view)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # in case it was imported earlier
 
 
 def _default_model_path() -> str:
@@ -28,11 +40,11 @@ class Embedder:
     """Batched, cached sentence-transformers encoder (thread-safe)."""
 
     def __init__(self, model_path: str | None = None, *, cache_size: int = 4096) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
+        with starting("embedder", model_path or "all-MiniLM-L6-v2, bundled"):
+            quiet_model_loading()
+            from sentence_transformers import SentenceTransformer  # seconds: torch
 
-        self._model = SentenceTransformer(model_path or _default_model_path(), device="cpu")
+            self._model = SentenceTransformer(model_path or _default_model_path(), device="cpu")
         self.dim = int(self._model.get_embedding_dimension() or EMBEDDING_DIM)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
@@ -71,7 +83,15 @@ class Embedder:
         return self.embed([text])[0]
 
 
-@lru_cache(maxsize=4)
+_loading = threading.Lock()
+
+
 def shared_embedder(model_path: str | None = None) -> Embedder:
     """One embedder per model per process: loading takes seconds, encoding milliseconds."""
+    with _loading:  # two threads asking at once must not both load it
+        return _cached_embedder(model_path)
+
+
+@lru_cache(maxsize=4)
+def _cached_embedder(model_path: str | None) -> Embedder:
     return Embedder(model_path)

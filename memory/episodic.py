@@ -372,6 +372,13 @@ class EpisodicMemory:
             self._client.delete(name, points_selector=selector)
         return len(found)
 
+    def ids_starting_with(self, tenant: str, agent: str, prefix: str) -> list[str]:
+        """The agent's episode ids that start with `prefix` (ids are shown shortened)."""
+        collection = self._collection(tenant, agent, create=False)
+        prefix = prefix.lower()
+        return [str(p.id) for p in self._scan(collection, None, False)  # type: ignore[arg-type]
+                if str(p.id).startswith(prefix)]
+
     def count(self, tenant: str, agent: str) -> int:
         collection = self._collection(tenant, agent, create=False)
         return 0 if collection is None else self._client.count(collection).count

@@ -142,6 +142,10 @@ DELETE_FACT = (
     "MATCH (:Entity {tenant: $tenant, agent: $agent})-[r:RELATES_TO]->(:Entity) "
     "WHERE r.fact_id = $fact_id DELETE r RETURN count(*) AS deleted"
 )
+FACT_IDS_STARTING_WITH = (
+    "MATCH (:Entity {tenant: $tenant, agent: $agent})-[r:RELATES_TO]->(:Entity) "
+    "WHERE r.fact_id STARTS WITH $prefix RETURN DISTINCT r.fact_id AS fact_id LIMIT 10"
+)
 DELETE_AGENT = (
     "MATCH (e:Entity {tenant: $tenant, agent: $agent}) "
     "DETACH DELETE e RETURN count(*) AS deleted"
@@ -378,6 +382,13 @@ class KnowledgeGraph:
         """Forget one fact (an operator's decision; contradictions invalidate instead)."""
         rows = self._write(DELETE_FACT, {"tenant": tenant, "agent": agent, "fact_id": fact_id})
         return bool(rows and rows[0]["deleted"])
+
+    def fact_ids_starting_with(self, tenant: str, agent: str, prefix: str) -> list[str]:
+        """Up to 10 of the agent's fact ids that start with `prefix` (shown shortened)."""
+        rows = self._read(
+            FACT_IDS_STARTING_WITH, {"tenant": tenant, "agent": agent, "prefix": prefix}
+        )
+        return [row["fact_id"] for row in rows]
 
     def delete_agent(self, tenant: str, agent: str) -> int:
         """Forget everything the agent knows: its entities and their facts."""

@@ -54,6 +54,7 @@ from stack.errors import ServiceUnavailable
 from stack.process_share import State, pid_alive
 from stack.redact import redact_url
 from stack.settings import Settings
+from stack.startup import starting
 
 EMBEDDED_USER = "falkordb"
 EMBEDDED_GRAPH = "falkordb"
@@ -117,7 +118,7 @@ def ensure_graphdb(settings: Settings) -> GraphEndpoint:
         state = process_share.acquire(
             directory,
             is_running=lambda s: _adoptable(s, timeout_s),
-            start=lambda previous: _start(directory, previous, timeout_s),
+            start=lambda previous: _announced_start(directory, previous, timeout_s),
             timeout_s=timeout_s,
             what=_WHAT,
         )
@@ -192,6 +193,11 @@ def _adoptable(state: State, timeout_s: float) -> bool:
         f"{_WHAT} (pid {state['pid']}) runs but its Bolt port {state['bolt_port']} does not "
         f"answer; stop it, or set NEO4J_URI to use another server"
     )
+
+
+def _announced_start(directory: Path, previous: State | None, timeout_s: float) -> State:
+    with starting("FalkorDB", f"embedded, {directory}"):
+        return _start(directory, previous, timeout_s)
 
 
 def _start(directory: Path, previous: State | None, timeout_s: float) -> State:

@@ -33,6 +33,7 @@ from stack.errors import ServiceUnavailable
 from stack.process_share import pid_alive
 from stack.redact import redact_url
 from stack.settings import Settings
+from stack.startup import starting
 
 with warnings.catch_warnings():
     # pgserver keeps its cross-process lock in the user runtime dir; /tmp/runtime-<uid>
@@ -66,7 +67,8 @@ def ensure_postgres(settings: Settings) -> str:
     (or let process exit do it).
     """
     if settings.database_url:
-        probe_postgres(settings.database_url)
+        with starting("Postgres", redact_url(settings.database_url)):
+            probe_postgres(settings.database_url)
         return settings.database_url
     return _ensure_embedded(settings.data_dir / "pg")
 
@@ -121,7 +123,8 @@ def _ensure_embedded(pgdata: Path) -> str:
     with _lock:
         entry = _servers.get(pgdata)
         if entry is None:
-            entry = _servers[pgdata] = _Held(_start(pgdata))
+            with starting("Postgres", f"embedded, {pgdata}"):
+                entry = _servers[pgdata] = _Held(_start(pgdata))
         elif not entry.server.get_postmaster_info().is_running():
             _restart(entry.server)
         entry.users += 1

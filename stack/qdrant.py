@@ -34,6 +34,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient
 from stack.errors import ServiceUnavailable
 from stack.redact import redact_url
 from stack.settings import Settings
+from stack.startup import starting
 
 LOCAL_LOCK_WAIT_S = 5.0
 PROBE_TIMEOUT_S = 5
@@ -81,8 +82,9 @@ def open_qdrant(settings: Settings) -> QdrantClient:
     with _lock:
         entry = _local.get(path)
         if entry is None:
-            _wait_for_lock(path, min(LOCAL_LOCK_WAIT_S, settings.service_start_timeout_s))
-            client = _open_local(lambda: QdrantClient(path=str(path)), path)
+            with starting("Qdrant", f"local mode, {path}"):
+                _wait_for_lock(path, min(LOCAL_LOCK_WAIT_S, settings.service_start_timeout_s))
+                client = _open_local(lambda: QdrantClient(path=str(path)), path)
             client._client = _Serialized(client._client)  # type: ignore[assignment]
             entry = _local[path] = _Shared(client)
         entry.users += 1

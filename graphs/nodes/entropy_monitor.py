@@ -1,8 +1,11 @@
 """entropy_monitor: notice going in circles; reset once, then stop as `stuck`.
 
-Runs after every tool round and every verdict. On a stuck signal: purge the short-term
-history (the summary stays), raise the temperature, warn, and force a replan; after
-`max_resets` resets without an accepted step, end the run with stop reason `stuck`.
+Runs after every tool round and every verdict. The loop detector (graphs/loops, fed by
+graphs/entropy) tells repetition from progress; on a loop it emits `stuck_detected` with
+what repeated, since when and the evidence, then purges the short-term history (the
+summary stays; the detector's fingerprints stay too, so a resumed loop is caught at once),
+raises the temperature, warns, and forces a replan. After `max_resets` resets without an
+accepted step, the run ends with stop reason `stuck`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from langgraph.types import Command
 from graphs import prompts
 from graphs.boundary import FINALIZE, NodeRun
 from graphs.compaction import compact_if_needed
-from graphs.entropy import semantic_signal, structural_signal
+from graphs.entropy import after_reset, check
 from graphs.events import STUCK_DETECTED
 
 
@@ -24,23 +27,26 @@ async def entropy_monitor(run: NodeRun) -> Command:
     state, deps = run.state, run.deps
     config = deps.spec.entropy
     loop = state["loop"]
-    signal = structural_signal(loop, config)
-    enough_thoughts = len(loop["thoughts"]) >= config.semantic_window
-    if signal is None and deps.embedder is not None and enough_thoughts:
-        signal = await asyncio.to_thread(semantic_signal, loop, config, deps.embedder)
+    found, detector = await asyncio.to_thread(check, state, config, deps.embedder)
+    details = found.to_event() if found is not None else {}
+    signal = found.signal if found is not None else None
     churn_limit = deps.spec.memory.max_compactions_without_progress
-    if signal is None and loop.get("compactions", 0) >= churn_limit:
+    if signal is None and config.enabled and loop.get("compactions", 0) >= churn_limit:
         signal = f"compaction_churn: {loop['compactions']} compactions with nothing new"
+        details = {"signal": signal, "rule": "compaction_churn"}
     if signal is None:
-        return Command(goto=_route(run), update=await compact_if_needed(run))
+        update = await compact_if_needed(run)
+        update["loop"] = {**update.get("loop", loop), "detector": detector}
+        return Command(goto=_route(run), update=update)
 
     exhausted = loop["resets"] >= config.max_resets
     await deps.channel.emit(
-        STUCK_DETECTED,
-        {"signal": signal, "resets": loop["resets"], "ending": exhausted},
+        STUCK_DETECTED, {**details, "resets": loop["resets"], "ending": exhausted}
     )
     if exhausted:
-        return Command(goto=FINALIZE, update={"stop_reason": "stuck"})
+        return Command(
+            goto=FINALIZE, update={"stop_reason": "stuck", "loop": {**loop, "detector": detector}}
+        )
     warning = prompts.STUCK_WARNING.format(signal=signal)
     note = f"Reset {loop['total_resets'] + 1}: stopped a loop ({signal})."
     new_loop = dict(loop)
@@ -53,6 +59,7 @@ async def entropy_monitor(run: NodeRun) -> Command:
         temperature_boost=loop["temperature_boost"] + config.temperature_step,
         compactions=0,
         signal=signal,
+        detector=after_reset(detector, config),
     )
     return Command(
         goto="planner",

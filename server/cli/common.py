@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from functools import wraps
@@ -13,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from stack.errors import ConfigError, NotFound, ServiceUnavailable, WakefulError
 from stack.settings import Settings, load_settings
@@ -29,15 +31,21 @@ EXIT_NOT_FOUND = 4
 
 
 def quiet_libraries() -> None:
+    """No hub access, no progress bars and no library warnings in the middle of our output."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("LANGSMITH_TRACING", "false")
+    # setuptools (pulled in by torch and friends) warns about its own deprecations.
+    warnings.filterwarnings("ignore", module=r"(setuptools|_distutils_hack|pkg_resources)")
+    warnings.filterwarnings("ignore", message=r".*(pkg_resources|[Ss]etuptools).*")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # Escaped: messages quote patterns and JSON whose [..] Rich would take for markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -65,21 +73,48 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def settings() -> Settings:
+    """The settings every command runs on; also routes what libraries and MCP servers
+    print (progress bars, stderr lines) away from our output."""
+    from server.cli.startup_view import report_startups
+    from tools.mcp.server_stderr import route_stderr_to
+
     quiet_libraries()
-    return load_settings()
+    config = load_settings()
+    route_stderr_to(config.data_dir / "logs")
+    report_startups(err_console)
+    return config
+
+
+def waiting_message(config: Settings) -> str:
+    return "connecting to DATABASE_URL…" if config.database_url else "starting the embedded stack…"
 
 
 @asynccontextmanager
 async def open_engine(config: Settings):
     from graphs.engine import Engine
+    from server.cli.startup_view import startup_progress
 
-    with err_console.status("starting the embedded stack…" if not config.database_url else
-                            "connecting to DATABASE_URL…"):
+    with startup_progress(err_console, waiting_message(config)):
         engine = await Engine.open(config)
     try:
         yield engine
     finally:
         await engine.close()
+
+
+def unique_prefix_match(what: str, prefix: str, matches: list[str]) -> str:
+    """The one id among `matches` (ids starting with `prefix`); else a clear error."""
+    if not prefix:
+        raise ConfigError(f"give a {what} id (or the start of one)")
+    if prefix in matches:
+        return prefix
+    if not matches:
+        raise NotFound(f"no {what} with an id starting with {prefix!r}")
+    if len(matches) > 1:
+        shown = ", ".join(sorted(matches)[:5])
+        raise ConfigError(f"{prefix!r} is the start of several {what} ids ({shown}); "
+                          "give more characters")
+    return matches[0]
 
 
 def is_interactive() -> bool:

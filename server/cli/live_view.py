@@ -1,101 +1,181 @@
 """A live view of one run: the node it is in, the plan, tool calls and budget use.
 
-On a terminal it redraws in place (Rich Live); otherwise it prints one line per notable
-event, so logs and CI output stay readable.
+On a terminal it redraws in place (Rich Live), several times a second whether or not
+events come, so the runtime bar and the services being started move on their own;
+otherwise it prints one line per notable event, so logs and CI output stay readable.
+
+The runtime bar is the budget's own clock (usage.active_seconds): the time the task has
+been running, counted from the task's usage when the view opens, while the run is working;
+time spent waiting (for services to start, for an approval) does not count.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
+from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
 from graphs.budgets import Budgets
+from server.cli.startup_view import news_line
+from stack.startup import ServiceNews, listening
 
 _STATUS_STYLE = {"pending": "dim", "active": "yellow", "done": "green", "failed": "red"}
 _QUIET_EVENTS = {"node"}
+_NOT_RUNNING = {"input-required", "completed", "failed", "canceled", "rejected"}
+REFRESH_PER_SECOND = 4
+
+
+def _e(value: Any) -> str:
+    """Event data inside our markup: tool output and errors may hold [..] of their own."""
+    return escape(str(value))
+
+
+class RuntimeClock:
+    """The budget's runtime clock: the usage's active seconds, plus the time since the
+    run (re)started working, until it stops."""
+
+    def __init__(self, active_seconds: float = 0.0) -> None:
+        self.active_seconds = active_seconds
+        self._since: float | None = None
+
+    def start(self) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self.active_seconds += time.monotonic() - self._since
+            self._since = None
+
+    def sync(self, active_seconds: float) -> None:
+        """The run reported its usage: that is the clock now."""
+        self.active_seconds = active_seconds
+        if self._since is not None:
+            self._since = time.monotonic()
+
+    def seconds(self) -> float:
+        running = 0.0 if self._since is None else time.monotonic() - self._since
+        return self.active_seconds + running
 
 
 class LiveView:
     def __init__(
-        self, console: Console, *, task_id: str, agent: str, models: str, budgets: Budgets
+        self,
+        console: Console,
+        *,
+        task_id: str,
+        agent: str,
+        models: str,
+        budgets: Budgets,
+        usage: dict[str, Any] | None = None,
     ) -> None:
         self.console = console
         self.task_id = task_id
         self.agent = agent
         self.models = models
         self.budgets = budgets
-        self.node = "…"
+        self.node: str | None = None  # None until the run's first node
         self.steps: dict[str, dict[str, Any]] = {}
         self.current_step: str | None = None
         self.activity: deque[str] = deque(maxlen=10)
-        self.iterations = self.tool_calls = self.tokens = 0
-        self.started = time.monotonic()
+        usage = usage or {}
+        self.iterations = int(usage.get("iterations", 0))
+        self.tool_calls = int(usage.get("tool_calls", 0))
+        self.tokens = int(usage.get("tokens", 0))
+        self.clock = RuntimeClock(float(usage.get("active_seconds", 0.0)))
+        self.starting: dict[str, float] = {}  # services starting now, since when
+        self.opened = time.monotonic()
+        self._spinner = Spinner("dots", style="yellow")
+        self._lock = threading.RLock()  # events, service news and the refresh thread
         self._live: Live | None = None
+        self._listening: Any = None
 
-    # -- the listener ------------------------------------------------------------------
+    # -- the listeners -----------------------------------------------------------------
     def on_event(self, type: str, data: dict[str, Any]) -> None:
-        line = self._apply(type, data)
-        if line is None:
-            return
-        self.activity.append(line)
-        if self._live is not None:
-            self._live.update(self.render())
-        elif type not in _QUIET_EVENTS:
+        with self._lock:
+            line = self._apply(type, data)
+            if line is None:
+                return
+            self.activity.append(line)
+        if self._live is None and type not in _QUIET_EVENTS:
             self.console.print(f"[dim]{self.task_id[:8]}[/] {line}", highlight=False)
+
+    def on_service(self, news: ServiceNews) -> None:
+        """A backing service starts or is ready (stack.startup)."""
+        with self._lock:
+            if news.seconds is None:
+                self.starting[news.service] = time.monotonic()
+            else:
+                self.starting.pop(news.service, None)
+                self.activity.append(news_line(news))
+        if self._live is None and news.seconds is not None:
+            self.console.print(f"[dim]{self.task_id[:8]}[/] {news_line(news)}", highlight=False)
 
     def _apply(self, type: str, data: dict[str, Any]) -> str | None:
         if type == "node":
             self.node = data["node"]
-            return f"→ {self.node}"
+            self.clock.start()
+            return f"→ {_e(self.node)}"
         if type == "plan":
             for step in data["steps"]:
                 self.steps.setdefault(step["id"], {"description": step["description"]})
                 self.steps[step["id"]].setdefault("status", "pending")
             kind = "replanned" if data.get("replan") else "planned"
             return f"[cyan]{kind}[/] {len(data['steps'])} steps" + (
-                f" ({data['reason']})" if data.get("reason") else ""
+                f" ({_e(data['reason'])})" if data.get("reason") else ""
             )
         if type == "model_call":
             self.tokens += data.get("tokens", 0)
             if data.get("role") == "worker":
                 self.iterations += 1
             calls = ", ".join(data.get("tool_calls") or []) or "text"
-            return f"[magenta]{data['role']}[/] ({data['model']}) → {calls}, {data['tokens']} tok"
+            return (f"[magenta]{_e(data['role'])}[/] ({_e(data['model'])}) → {_e(calls)}, "
+                    f"{data['tokens']} tok")
         if type == "tool_call":
             self.tool_calls += 1
             if data.get("step"):
                 self.current_step = data["step"]
                 self.steps.setdefault(data["step"], {"description": ""})["status"] = "active"
             style = "green" if data["status"] in ("ok", "replayed") else "red"
-            return f"[{style}]tool {data['tool']}[/] {data['status']} in {data['duration_ms']} ms"
+            return (f"[{style}]tool {_e(data['tool'])}[/] {_e(data['status'])} in "
+                    f"{data['duration_ms']} ms")
         if type == "step_completed":
             self.steps.setdefault(data["step"], {"description": data.get("description", "")})
             self.steps[data["step"]]["status"] = "done"
-            return f"[green]✓ step {data['step']}[/]"
+            return f"[green]✓ step {_e(data['step'])}[/]"
         if type == "verdict":
-            return f"critic: {data['decision']} {data['step_id']} — {data['reason']}"
+            return f"critic: {_e(data['decision'])} {_e(data['step_id'])} — {_e(data['reason'])}"
         if type == "stuck_detected":
-            return f"[bold yellow]stuck:[/] {data['signal']}"
+            return f"[bold yellow]stuck:[/] {_e(data['signal'])}"
         if type == "budget_exhausted":
-            return f"[bold red]budget exhausted:[/] {data['budget']}"
+            if "active_seconds" in (data.get("usage") or {}):
+                self.clock.sync(float(data["usage"]["active_seconds"]))
+            return f"[bold red]budget exhausted:[/] {_e(data['budget'])}"
         if type == "approval_requested":
-            return f"[bold yellow]approval needed:[/] {data['tool']} {data.get('args')}"
+            return f"[bold yellow]approval needed:[/] {_e(data['tool'])} {_e(data.get('args'))}"
         if type == "approval_decided":
-            return f"approval: {data['action']} {data['tool']} by {data['decided_by']}"
+            return (f"approval: {_e(data['action'])} {_e(data['tool'])} by "
+                    f"{_e(data['decided_by'])}")
         if type == "state_change":
-            return f"task {data['from']} → [bold]{data['to']}[/]" + (
-                f" ({data['stop_reason']})" if data.get("stop_reason") else ""
+            if data["to"] == "working":
+                self.clock.start()
+            elif data["to"] in _NOT_RUNNING:
+                self.clock.stop()
+            return f"task {_e(data['from'])} → [bold]{_e(data['to'])}[/]" + (
+                f" ({_e(data['stop_reason'])})" if data.get("stop_reason") else ""
             )
         if type == "error":
-            return f"[red]error:[/] {data['error']}"
+            return f"[red]error:[/] {_e(data['error'])}"
         return None
 
     # -- rendering ---------------------------------------------------------------------
@@ -103,7 +183,23 @@ class LiveView:
         bar = ProgressBar(total=max(limit, 1e-9), completed=min(used, limit), width=30)
         table.add_row(name, bar, fmt.format(used=used, limit=limit))
 
+    def _waiting(self) -> Table:
+        """Before the first node: what the run waits for, and since when."""
+        now = time.monotonic()
+        row = Table.grid(padding=(0, 1))
+        if self.starting:
+            what = ", ".join(f"{escape(name)} {now - since:.1f}s"
+                             for name, since in self.starting.items())
+            row.add_row(self._spinner, Text.from_markup(f"starting {what}"))
+        else:
+            row.add_row(self._spinner, Text(f"starting the run… {now - self.opened:.1f}s"))
+        return row
+
     def render(self) -> Panel:
+        with self._lock:
+            return self._render()
+
+    def _render(self) -> Panel:
         plan = Table.grid(padding=(0, 1))
         for step_id, step in self.steps.items():
             status = step.get("status", "pending")
@@ -115,28 +211,37 @@ class LiveView:
         self._budget_row(budgets, "iterations", self.iterations, b.max_iterations, "{used}/{limit}")
         self._budget_row(budgets, "tool calls", self.tool_calls, b.max_tool_calls, "{used}/{limit}")
         self._budget_row(budgets, "tokens", self.tokens, b.max_tokens, "{used:,}/{limit:,}")
-        elapsed = time.monotonic() - self.started
         self._budget_row(
-            budgets, "runtime", elapsed, b.max_runtime_seconds, "{used:.1f}s/{limit:.0f}s"
-        )
+            budgets, "runtime", self.clock.seconds(), b.max_runtime_seconds,
+            "{used:.1f}s/{limit:.0f}s",
+        )  # fmt: skip
+        parts: list[Any] = [self._waiting()] if self.node is None or self.starting else []
         activity = Text.from_markup("\n".join(self.activity) or "…")
-        title = f"wakeful · {self.agent} · task {self.task_id[:8]} · node [bold]{self.node}[/]"
-        return Panel(
-            Group(plan, Text(""), budgets, Text(""), activity),
-            title=title,
-            subtitle=f"model: {self.models}",
-        )
+        parts += [plan, Text(""), budgets, Text(""), activity]
+        node = "starting" if self.node is None else escape(self.node)
+        title = f"wakeful · {escape(self.agent)} · task {self.task_id[:8]} · node [bold]{node}[/]"
+        return Panel(Group(*parts), title=title, subtitle=f"model: {escape(self.models)}")
 
     def __enter__(self) -> LiveView:
+        self._listening = listening(self.on_service)
+        self._listening.__enter__()
         if self.console.is_terminal:
-            self._live = Live(self.render(), console=self.console, refresh_per_second=8)
+            self._live = Live(
+                console=self.console, get_renderable=self.render,
+                refresh_per_second=REFRESH_PER_SECOND,
+            )  # fmt: skip
             self._live.__enter__()
         else:
             self.console.print(f"task {self.task_id} · agent {self.agent} · model: {self.models}")
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.clock.stop()
         if self._live is not None:
-            self._live.update(self.render())
+            self._live.refresh()
             self._live.__exit__(None, None, None)
             self._live = None
+        if self._listening is not None:
+            self._listening.__exit__(None, None, None)
+            self._listening = None

@@ -12,7 +12,14 @@ from rich.table import Table
 from graphs.agent_memory import AgentMemory
 from graphs.engine import Engine
 from graphs.spec import MemoryConfig
-from server.cli.common import console, handle_errors, open_engine, run_async, settings
+from server.cli.common import (
+    console,
+    handle_errors,
+    open_engine,
+    run_async,
+    settings,
+    unique_prefix_match,
+)
 from stack.errors import ConfigError, NotFound
 
 app = typer.Typer(help="Inspect and prune an agent's memory.", no_args_is_help=True)
@@ -126,8 +133,12 @@ async def _show_facts(memory: AgentMemory, query: str | None, history: bool, lim
 @handle_errors
 def forget(
     agent: Annotated[str, typer.Argument(help="agent name")],
-    episode: Annotated[str | None, typer.Option(help="forget this L3 episode (id)")] = None,
-    fact: Annotated[str | None, typer.Option(help="forget this L4 fact (id)")] = None,
+    episode: Annotated[
+        str | None, typer.Option(help="forget this L3 episode (id, or its start as shown)")
+    ] = None,
+    fact: Annotated[
+        str | None, typer.Option(help="forget this L4 fact (id, or its start as shown)")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="forget everything: L2, L3 and L4")] = False,
     tenant: TenantOption = "local",
 ) -> None:
@@ -141,17 +152,23 @@ def forget(
             memory = await _memory(engine, tenant, agent)
             stores = memory.stores
             if episode is not None:
-                if stores.episodic is None or not await asyncio.to_thread(
-                    stores.episodic.delete, tenant, agent, [episode]
-                ):
-                    raise NotFound(f"agent {agent} has no episode {episode}")
-                console.print(f"forgot episode {episode}")
+                if stores.episodic is None:
+                    raise NotFound(f"agent {agent} has no episode {episode} (L3 unavailable)")
+                matches = await asyncio.to_thread(
+                    stores.episodic.ids_starting_with, tenant, agent, episode
+                )
+                full_id = unique_prefix_match(f"{agent} episode", episode, matches)
+                await asyncio.to_thread(stores.episodic.delete, tenant, agent, [full_id])
+                console.print(f"forgot episode {full_id}")
             elif fact is not None:
-                if stores.knowledge is None or not await asyncio.to_thread(
-                    stores.knowledge.delete_fact, tenant, agent, fact
-                ):
-                    raise NotFound(f"agent {agent} has no fact {fact}")
-                console.print(f"forgot fact {fact}")
+                if stores.knowledge is None:
+                    raise NotFound(f"agent {agent} has no fact {fact} (L4 unavailable)")
+                matches = await asyncio.to_thread(
+                    stores.knowledge.fact_ids_starting_with, tenant, agent, fact
+                )
+                full_id = unique_prefix_match(f"{agent} fact", fact, matches)
+                await asyncio.to_thread(stores.knowledge.delete_fact, tenant, agent, full_id)
+                console.print(f"forgot fact {full_id}")
             else:
                 await memory.save_summary("")
                 if stores.episodic is not None:

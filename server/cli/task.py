@@ -1,6 +1,9 @@
 """`wakeful task send|get|list|cancel|approve|events`: tasks through the server's services,
 straight on the database (no HTTP): what the API does, from a terminal. A worker (`wakeful
-worker` or `wakeful serve`) runs what is sent."""
+worker` or `wakeful serve`) runs what is sent; `wakeful run` tasks show here too.
+
+Every command takes a task id or an unambiguous prefix of one (the 8 characters `task list`
+shows). `wakeful tasks …` and `task show` are the old names, kept hidden."""
 
 from __future__ import annotations
 
@@ -13,13 +16,21 @@ import typer
 from rich.table import Table
 
 from graphs.approval import ApprovalDecision
-from server.cli.common import console, err_console, handle_errors, run_async, settings
+from server.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    run_async,
+    settings,
+    waiting_message,
+)
+from server.cli.startup_view import startup_progress
 from server.services import Services, TaskView, open_services
 from stack.errors import ConfigError, NotFound
 from stack.settings import Settings
 from stack.task_records import EventRow, TaskRow
 
-app = typer.Typer(help="Send tasks to workers and follow them.", no_args_is_help=True)
+app = typer.Typer(help="Send tasks, follow them, answer their approvals.", no_args_is_help=True)
 
 TenantOption = Annotated[str, typer.Option(help="the tenant the task belongs to")]
 TaskIdArgument = Annotated[str, typer.Argument(help="task id (or an unambiguous prefix)")]
@@ -30,9 +41,7 @@ STATE_STYLE = {"completed": "green", "failed": "red", "canceled": "yellow",
 
 @asynccontextmanager
 async def cli_services(config: Settings) -> AsyncIterator[Services]:
-    with err_console.status(
-        "starting the embedded stack…" if not config.database_url else "connecting…"
-    ):
+    with startup_progress(err_console, waiting_message(config)):
         services = await open_services(config)
     try:
         yield services
@@ -87,7 +96,7 @@ async def follow(services: Services, tenant: str, task_id: str, after: int = 0) 
         await services.tasks.wait_for_events(task_id, after, timeout=1.0)
 
 
-def print_view(view: TaskView) -> None:
+def print_view(view: TaskView, events: list[EventRow] | None = None) -> None:
     task = view.task
     console.print(f"[bold]{task.id}[/] · agent {task.agent} · {styled(task.state)}"
                   + (f" · stop reason {task.stop_reason}" if task.stop_reason else ""))
@@ -102,9 +111,27 @@ def print_view(view: TaskView) -> None:
         console.rule("[bold yellow]approval pending")
         console.print_json(json.dumps(view.approval, default=str))
         console.print(f"answer: wakeful task approve {task.id[:8]} [--reject|--edit JSON]")
+    print_output(task)
+    if events is not None:
+        console.rule(f"{len(events)} event(s)")
+        for event in events:
+            console.print(event_line(event), highlight=False)
+
+
+def print_output(task: TaskRow) -> None:
     if task.output:
         console.rule("output")
-        console.print(task.output)
+        console.print(task.output, markup=False, highlight=False)
+
+
+def print_ending(task: TaskRow) -> None:
+    """What `send --wait` shows once the task ends or waits: the outcome and the output."""
+    console.rule(f"{styled(task.state)}"
+                 + (f" · stop reason {task.stop_reason}" if task.stop_reason else ""))
+    if task.state == "input-required":
+        console.print(f"waiting for an approval: wakeful task get {task.id[:8]}, then "
+                      f"wakeful task approve {task.id[:8]} [--reject|--edit JSON]")
+    print_output(task)
 
 
 @app.command("send")
@@ -134,6 +161,7 @@ def send(
             if not wait:
                 return 0
             task = await follow(services, tenant, task.id)
+            print_ending(task)
             return 0 if task.state == "completed" else 1
 
     raise typer.Exit(run_async(main()))
@@ -141,15 +169,25 @@ def send(
 
 @app.command("get")
 @handle_errors
-def get(task_id: TaskIdArgument, tenant: TenantOption = DEFAULT_TENANT) -> None:
-    """One task: state, usage against budgets, a pending approval, output."""
+def get(
+    task_id: TaskIdArgument,
+    events: Annotated[bool, typer.Option("--events", help="also list the event log")] = False,
+    tenant: TenantOption = DEFAULT_TENANT,
+) -> None:
+    """One task: state, usage against budgets, a pending approval, output (and events)."""
     config = settings()
 
-    async def main() -> TaskView:
+    async def main() -> tuple[TaskView, list[EventRow] | None]:
         async with cli_services(config) as services:
-            return await services.tasks.get(tenant, await resolve(services, tenant, task_id))
+            full_id = await resolve(services, tenant, task_id)
+            view = await services.tasks.get(tenant, full_id)
+            log = await services.tasks.events(tenant, full_id, limit=10_000) if events else None
+            return view, log
 
-    print_view(run_async(main()))
+    print_view(*run_async(main()))
+
+
+app.command("show", hidden=True)(get)  # the old `wakeful tasks show`
 
 
 @app.command("list")

@@ -31,14 +31,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
-from langchain_mcp_adapters.sessions import create_session
 from mcp import ClientSession
 from mcp.shared.exceptions import McpError
 from mcp.types import CONNECTION_CLOSED, CallToolResult
 from mcp.types import Tool as MCPTool
 
+from stack.startup import starting
 from tools.mcp.config import McpServerConfig
 from tools.mcp.pinning import tool_digest
+from tools.mcp.server_stderr import open_session
 from tools.retry import RetryableToolError
 
 log = logging.getLogger(__name__)
@@ -153,8 +154,12 @@ class McpConnection:
         ready: asyncio.Future[ClientSession] = asyncio.get_running_loop().create_future()
         stop, dead = asyncio.Event(), asyncio.Event()
         holder = asyncio.create_task(self._hold(ready, stop, dead), name=f"mcp:{self.name}")
+        first = starting(f"MCP server {self.name}", self.config.transport)
         try:
-            session = await asyncio.wait_for(asyncio.shield(ready), self.config.connect_timeout_s)
+            with first if self.connects == 0 else contextlib.nullcontext():
+                session = await asyncio.wait_for(
+                    asyncio.shield(ready), self.config.connect_timeout_s
+                )
         except BaseException as exc:
             ready.add_done_callback(_consume)  # a late failure is not "never retrieved"
             self._shut_down_later(stop, holder)
@@ -170,7 +175,7 @@ class McpConnection:
         self, ready: asyncio.Future[ClientSession], stop: asyncio.Event, dead: asyncio.Event
     ) -> None:
         try:
-            async with create_session(self.config.adapter_connection()) as session:  # type: ignore[arg-type]
+            async with open_session(self.config) as session:
                 await session.initialize()
                 ready.set_result(session)
                 await stop.wait()
