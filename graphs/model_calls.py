@@ -1,4 +1,10 @@
-"""Calling a role's model: budget check first, a timeout, token accounting, one event."""
+"""Calling a role's model: budget check first, a timeout, token accounting, one event.
+
+A reply that cannot be read (structured output that does not parse, an empty `choices`
+list) is asked for once more, with the parser's own message; a second such reply ends the
+run with `ModelOutputError`. An endpoint that fails (after the client's own retries) ends
+it with `ModelEndpointError`. Both name the role, the model and its endpoint.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,29 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from graphs.boundary import BudgetExhausted, NodeRun, RunStopped
 from graphs.budgets import exhausted_before_model_call, model_call_timeout
 from graphs.events import MODEL_CALL
+from graphs.model_faults import (
+    ModelEndpointError,
+    ModelOutputError,
+    NoChoices,
+    UnreadableReply,
+    one_line,
+)
+from graphs.model_usage import CallTokens, call_tokens, over_budget
 from graphs.state import Usage
+
+READ_ATTEMPTS = 2  # an unreadable reply is asked for once more, then the run fails
+REASK = (
+    "Your previous answer could not be read: {problem}\n"
+    "Answer again: call {name} once, with arguments that are one JSON object matching its "
+    "schema."
+)
 
 
 @dataclass
@@ -22,6 +43,15 @@ class ModelReply:
     message: AIMessage
     parsed: Any  # the structured output, when a schema was given
     usage: Usage
+
+
+@dataclass(frozen=True)
+class _Request:
+    role: str
+    tools: list[BaseTool] | None
+    schema: type | None
+    hints: dict[str, Any] | None
+    boost: float
 
 
 async def call_model(
@@ -35,16 +65,44 @@ async def call_model(
     hints: dict[str, Any] | None = None,
     temperature_boost: float = 0.0,
 ) -> ModelReply:
-    """One model call for `role`, charged to the run's budgets."""
-    deps = run.deps
+    """One model call for `role` (two when the first reply cannot be read), charged to the
+    run's budgets."""
     usage = usage or run.usage()
+    request = _Request(role, tools, schema, hints, temperature_boost)
+    asked = list(messages)
+    problem = ""
+    for _ in range(READ_ATTEMPTS):
+        try:
+            return await _attempt(run, request, asked, usage)
+        except UnreadableReply as exc:
+            problem = exc.problem
+            if schema is not None:  # say what was wrong; a plain reply is simply asked again
+                reask = REASK.format(problem=problem, name=schema.__name__)
+                asked = [*messages, HumanMessage(reask)]
+    wanted = f"readable {schema.__name__}" if schema is not None else "readable reply"
+    raise ModelOutputError(
+        run.deps.models[role].describe(),
+        f"no {wanted} in {READ_ATTEMPTS} attempts: {problem}",
+        usage,
+    )
+
+
+async def _attempt(
+    run: NodeRun, request: _Request, messages: list[BaseMessage], usage: Usage
+) -> ModelReply:
+    deps, role = run.deps, request.role
     if budget := exhausted_before_model_call(usage, deps.budgets, run.elapsed()):
         raise BudgetExhausted(budget, usage)
 
-    model = _bound_model(deps, role, tools, schema, temperature_boost)
+    model, schemas = _bound_model(deps, request)
     index = usage["model_calls"].get(role, 0)
+    usage["model_calls"][role] = index + 1  # every attempt moves the (scripted) cursor
     config = {
-        "metadata": {"wakeful_role": role, "wakeful_call": index, "wakeful_hints": hints or {}},
+        "metadata": {
+            "wakeful_role": role,
+            "wakeful_call": index,
+            "wakeful_hints": request.hints or {},
+        },
         "run_name": f"wakeful.{role}",
     }
     timeout = model_call_timeout(usage, deps.budgets, run.elapsed())
@@ -52,33 +110,75 @@ async def call_model(
     try:
         result = await _invoke(model, messages, config, timeout, deps.extras.get("stop_event"))
     except TimeoutError:
-        usage["model_calls"][role] = index + 1
         capped = timeout < deps.budgets.iteration_timeout_seconds
         raise BudgetExhausted(
             "max_runtime_seconds" if capped else "iteration_timeout_seconds", usage
         ) from None
+    except RunStopped:
+        raise
+    except NoChoices as exc:
+        await _record(run, role, index, started, usage, error=str(exc))
+        raise UnreadableReply(str(exc)) from None
+    except Exception as exc:  # whatever the client raised: say who failed, and why
+        problem = f"request failed: {type(exc).__name__}: {one_line(str(exc))}"
+        await _record(run, role, index, started, usage, error=problem)
+        raise ModelEndpointError(deps.models[role].describe(), problem, usage) from exc
 
-    if schema is not None:
-        message, parsed = result["raw"], result["parsed"]
-    else:
-        message, parsed = result, None
-    tokens = (message.usage_metadata or {}).get("total_tokens", 0)
-    usage["tokens"] += tokens
-    usage["model_calls"][role] = index + 1
-    await deps.channel.emit(
-        MODEL_CALL,
-        {
-            "role": role,
-            "model": deps.models[role].label,
-            "tokens": tokens,
-            "input_tokens": (message.usage_metadata or {}).get("input_tokens", 0),
-            "output_tokens": (message.usage_metadata or {}).get("output_tokens", 0),
-            "tool_calls": [c["name"] for c in message.tool_calls],
-            "ms": round((time.monotonic() - started) * 1000, 1),
-        },
-        key=f"model:{role}:{index}",
-    )
+    message, parsed, problem = _read(result, request.schema)
+    tokens = call_tokens(messages, message, schemas)
+    usage["tokens"] += tokens.total
+    await _record(run, role, index, started, usage, message=message, tokens=tokens, error=problem)
+    if problem is not None:
+        raise UnreadableReply(problem)
     return ModelReply(message=message, parsed=parsed, usage=usage)
+
+
+def _read(result: Any, schema: type | None) -> tuple[AIMessage, Any, str | None]:
+    """The reply message, its structured output, and why that could not be read (or None)."""
+    if schema is None:
+        return result, None, None
+    message, parsed = result["raw"], result["parsed"]
+    if parsed is not None:
+        return message, parsed, None
+    if (error := result.get("parsing_error")) is not None:
+        return message, None, one_line(str(error))
+    for call in message.invalid_tool_calls:  # arguments that are not JSON
+        return message, None, one_line(call.get("error") or f"{call.get('name')}: unparseable")
+    said = message.text.strip() if isinstance(message.text, str) else ""
+    answer = f"; it answered: {one_line(said, 200)!r}" if said else ""
+    return message, None, f"the reply did not call {schema.__name__}{answer}"
+
+
+async def _record(
+    run: NodeRun,
+    role: str,
+    index: int,
+    started: float,
+    usage: Usage,
+    *,
+    message: AIMessage | None = None,
+    tokens: CallTokens | None = None,
+    error: str | None = None,
+) -> None:
+    """The call's `model_call` event: what it cost (and whether that was estimated), what it
+    asked for, and what went wrong."""
+    data: dict[str, Any] = {
+        "role": role,
+        "model": run.deps.models[role].label,
+        "tokens": tokens.total if tokens else 0,
+        "input_tokens": tokens.input if tokens else 0,
+        "output_tokens": tokens.output if tokens else 0,
+        "usage_estimated": tokens.estimated if tokens else False,
+        "tool_calls": [c["name"] for c in message.tool_calls] if message else [],
+        "ms": round((time.monotonic() - started) * 1000, 1),
+    }
+    if message is not None and message.invalid_tool_calls:
+        data["invalid_tool_calls"] = [c.get("name") for c in message.invalid_tool_calls]
+    if overshoot := over_budget(usage, run.deps.budgets):
+        data["over_budget"] = overshoot
+    if error is not None:
+        data["error"] = error
+    await run.deps.channel.emit(MODEL_CALL, data, key=f"model:{role}:{index}")
 
 
 async def _invoke(
@@ -113,29 +213,34 @@ async def _invoke(
     raise TimeoutError
 
 
-def _bound_model(
-    deps: Any, role: str, tools: list[BaseTool] | None, schema: type | None, boost: float
-) -> Any:
-    """The role's model with tools / structured output bound, built once and reused.
+def _bound_model(deps: Any, request: _Request) -> tuple[Any, list[dict[str, Any]]]:
+    """The role's model with tools / structured output bound, built once and reused, and
+    the function schemas it sends (for counting tokens offline).
 
     Binding converts every tool schema to JSON schema; doing it on each call was a
     measurable share of a scripted run's time.
     """
-    schemas = tuple(_tool_schema(t) for t in tools or ())
-    key = (role, tuple(s["function"]["name"] for s in schemas), schema, round(boost, 3))
+    schemas = tuple(_tool_schema(t) for t in request.tools or ())
+    names = tuple(s["function"]["name"] for s in schemas)
+    key = (request.role, names, request.schema, round(request.boost, 3))
     cache = deps.models.bound
     if key in cache:
         return cache[key]
-    role_model = deps.models[role]
+    role_model = deps.models[request.role]
     model: Any = role_model.model
-    if boost and not role_model.scripted:
-        model = model.model_copy(update={"temperature": min(2.0, role_model.temperature + boost)})
+    if request.boost and not role_model.scripted:
+        temperature = min(2.0, role_model.temperature + request.boost)
+        model = model.model_copy(update={"temperature": temperature})
+    sent = list(schemas)
     if schemas:
-        model = model.bind_tools(list(schemas))
-    if schema is not None:
-        model = model.with_structured_output(schema, include_raw=True, method="function_calling")
-    cache[key] = model
-    return model
+        model = model.bind_tools(sent)
+    if request.schema is not None:
+        model = model.with_structured_output(
+            request.schema, include_raw=True, method="function_calling"
+        )
+        sent.append(convert_to_openai_tool(request.schema))
+    cache[key] = (model, sent)
+    return model, sent
 
 
 _SCHEMAS: dict[tuple, dict[str, Any]] = {}

@@ -10,6 +10,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from graphs.model_faults import model_name
 from graphs.script import ROLES
 from graphs.scripted_model import ScriptedChatModel
 from graphs.spec import AgentSpec
@@ -17,6 +18,7 @@ from stack.errors import ConfigError
 from stack.settings import Settings
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"  # the openai client's own default
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,11 @@ class RoleModel:
     model: BaseChatModel
     label: str  # "scripted" or "openai:<name>", shown to people
     temperature: float
+    endpoint: str | None = None  # the base URL it is asked at (None: scripted, in-process)
+
+    def describe(self) -> str:
+        """How errors name this model: role, label and endpoint."""
+        return model_name(self.role, self.label, self.endpoint)
 
     @property
     def scripted(self) -> bool:
@@ -117,20 +124,24 @@ def _build_models(
             or DEFAULT_OPENAI_MODEL
         )
         by_role[role] = RoleModel(
-            role, _chat_openai(settings, name, temperature), f"openai:{name}", temperature
+            role,
+            _chat_openai(settings, name, temperature),
+            f"openai:{name}",
+            temperature,
+            endpoint=settings.openai_base_url or DEFAULT_OPENAI_BASE_URL,
         )
     return RoleModels(by_role)
 
 
 def _chat_openai(settings: Settings, name: str, temperature: float) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI
+    from graphs.openai_chat import CheckedChatOpenAI
 
     assert settings.openai_api_key is not None
-    return ChatOpenAI(
+    return CheckedChatOpenAI(
         model=name,
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
         temperature=temperature,
-        max_retries=2,
+        max_retries=2,  # the openai client retries 408/409/429/5xx and lost connections
         stream_usage=True,
     )

@@ -5,6 +5,8 @@ In an agent spec (or a separate YAML file) a role maps to a list of responses, o
 (text), or a mapping with `text`, `tool_calls`, `structured` (the arguments of a
 structured-output call such as a plan or a verdict), `tokens` (usage to report) or
 `error` (the call raises, to exercise failure paths) or `latency_seconds` (a slow model).
+A tool call's `raw_args` (or a string `structured`) are arguments as a model sends them,
+unparsed: broken JSON there lands in `invalid_tool_calls`, as it does from ChatOpenAI.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class ScriptedToolCall(BaseModel):
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None
+    # The arguments as a model would send them, unparsed (e.g. broken JSON); wins over args.
+    raw_args: str | None = None
 
 
 class ScriptedResponse(BaseModel):
@@ -33,7 +37,7 @@ class ScriptedResponse(BaseModel):
 
     text: str = ""
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
-    structured: dict[str, Any] | None = None
+    structured: dict[str, Any] | str | None = None  # a str: raw arguments, maybe not JSON
     tokens: int | None = Field(default=None, ge=0)
     error: str | None = None
     latency_seconds: float = Field(default=0.0, ge=0, description="simulated model latency")

@@ -19,8 +19,10 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
+from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -151,20 +153,27 @@ class ScriptedChatModel(BaseChatModel):
     def _from_script(self, response: ScriptedResponse, tools: list[dict[str, Any]]) -> AIMessage:
         if response.error:
             raise ScriptedModelError(response.error)
-        tool_calls = [
-            {"name": c.name, "args": c.args, "id": c.id or f"call_{uuid.uuid4().hex[:12]}"}
-            for c in response.tool_calls
-        ]
+        calls = [(c.name, c.raw_args if c.raw_args is not None else c.args, c.id)
+                 for c in response.tool_calls]
         if response.structured is not None:
             if not tools:
                 raise ScriptedModelError(
                     f"scripted {self.role} response has `structured` but no schema was bound"
                 )
-            name = tools[0]["function"]["name"]
-            tool_calls.append(
-                {"name": name, "args": response.structured, "id": f"call_{uuid.uuid4().hex[:12]}"}
-            )
-        return AIMessage(content=response.text, tool_calls=tool_calls)
+            calls.append((tools[0]["function"]["name"], response.structured, None))
+        tool_calls, invalid = [], []
+        for name, args, call_id in calls:
+            call_id = call_id or f"call_{uuid.uuid4().hex[:12]}"
+            if not isinstance(args, str):
+                tool_calls.append({"name": name, "args": args, "id": call_id})
+                continue
+            # Raw arguments are parsed the way ChatOpenAI parses a provider's, failures too.
+            wire = {"id": call_id, "function": {"name": name, "arguments": args}}
+            try:
+                tool_calls.append(parse_tool_call(wire, return_id=True))
+            except OutputParserException as exc:
+                invalid.append(make_invalid_tool_call(wire, str(exc)))
+        return AIMessage(content=response.text, tool_calls=tool_calls, invalid_tool_calls=invalid)
 
 
 def scripted_token_estimate(text: str) -> int:

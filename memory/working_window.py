@@ -30,8 +30,8 @@ def units_of(messages: Sequence[BaseMessage]) -> list[Unit]:
             open_calls.discard(message.tool_call_id)
             continue
         groups.append([message])
-        open_calls = (
-            {c["id"] for c in message.tool_calls if c.get("id")}
+        open_calls = (  # invalid calls are answered too (graphs.invalid_tool_calls)
+            {c["id"] for c in [*message.tool_calls, *message.invalid_tool_calls] if c.get("id")}
             if isinstance(message, AIMessage)
             else set()
         )

@@ -67,9 +67,8 @@ async def critic(run: NodeRun) -> Command:
             hints={"step": dict(step), "result": result},
         )
         usage = reply.usage
-        verdict_model = reply.parsed or StepVerdict(
-            decision="revise", reason="the critic's answer could not be read"
-        )
+        # call_model re-asks once for a verdict it cannot read, then fails the run saying why.
+        verdict_model: StepVerdict = reply.parsed
         decision, reason, source = verdict_model.decision, verdict_model.reason, "model"
 
     return await _apply(run, step, result, decision, reason, source, usage)

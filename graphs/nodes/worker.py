@@ -1,14 +1,20 @@
-"""worker: one ReAct turn on the current step; tool calls go to `tools`, text to `critic`."""
+"""worker: one ReAct turn on the current step; tool calls go to `tools`, text to `critic`.
+
+Calls whose arguments could not be read are answered here, with an error the model sees
+on its next turn (graphs.invalid_tool_calls); a turn with only such calls goes straight to
+the entropy monitor and back, as a turn whose tools all failed would.
+"""
 
 from __future__ import annotations
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.types import Command
 
 from graphs import prompts
 from graphs.boundary import FINALIZE, BudgetExhausted, NodeRun
 from graphs.budgets import exhausted_before_worker_turn
 from graphs.heuristic_script import STEP_MARKER
+from graphs.invalid_tool_calls import answer_invalid_calls, with_call_ids
 from graphs.model_calls import call_model
 from graphs.nodes.planner import _tool_hints
 from graphs.plan import find_step, next_ready_step, render_plan
@@ -64,17 +70,26 @@ async def worker(run: NodeRun) -> Command:
     )
     usage = reply.usage
     usage["iterations"] += 1
-    message = reply.message
+    message = with_call_ids(reply.message)
     loop = dict(state["loop"])
     thought = message.text.strip() if isinstance(message.text, str) else ""
     if thought:
         loop["thoughts"] = [*loop["thoughts"], thought][-deps.spec.entropy.semantic_window :]
-    update: dict = {"messages": [*new_messages, message], "usage": usage}
+    answers, loop = await answer_invalid_calls(run, message, loop)  # type: ignore[arg-type]
+    update: dict = {"messages": [*new_messages, message, *answers], "usage": usage}
     # Write channels only when they change: every write is a checkpoint row.
     if state["current_step"] != step["id"]:
         update["current_step"] = step["id"]
     if state["phase"] != "acting":
         update["phase"] = "acting"
-    if thought:
+    if thought or answers:
         update["loop"] = loop
-    return Command(goto="tools" if message.tool_calls else "critic", update=update)
+    return Command(goto=_next_node(message), update=update)
+
+
+def _next_node(message: AIMessage) -> str:
+    if message.tool_calls:
+        return "tools"
+    if message.invalid_tool_calls:
+        return "entropy_monitor"  # the calls are answered; the monitor then sends us back
+    return "critic"

@@ -9,9 +9,8 @@ import time
 from typing import Any
 
 import pytest
-from fake_openai_server import FakeOpenAI, Reply, free_port
+from fake_openai_server import FakeOpenAI, Reply, free_port, openai_settings
 from langchain_core.messages import AIMessageChunk
-from pydantic import SecretStr
 
 from graphs.context import RunContext
 from graphs.engine import Engine
@@ -61,19 +60,6 @@ REPLIES = {
         )
     ],
 }
-
-
-def openai_settings(settings: Settings, base_url: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "openai_api_key": SecretStr("test"),
-            "openai_base_url": base_url,
-            "model": None,
-            "model_planner": None,
-            "model_worker": None,
-            "model_critic": None,
-        }
-    )
 
 
 async def run_task(engine: Engine, settings: Settings, base_url: str) -> RunResult:

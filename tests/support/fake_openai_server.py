@@ -2,8 +2,9 @@
 
 It stands in for a remote model provider (not for one of our stores): `POST
 /v1/chat/completions` answers from a queue of canned replies per role and records every
-request body it was sent, with the usage it reported back. Both plain JSON and streamed
-(server-sent events) answers are served, whichever the client asks for.
+request body it was sent, with the usage it reported back. Like OpenAI, it refuses (400)
+a history in which an assistant's tool call has no tool message answering it. Both plain
+JSON and streamed (server-sent events) answers are served, whichever the client asks for.
 
 The role is read from the request the way the graph builds it: a structured-output call
 forces its single function tool with `tool_choice` ("Plan" = planner, "StepVerdict" =
@@ -25,19 +26,31 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import SecretStr
+
+from stack.settings import Settings
 
 STRUCTURED_ROLES = {"Plan": "planner", "StepVerdict": "critic"}
 
 
 @dataclass
 class Reply:
-    """One canned answer: text and/or tool calls, or the arguments of a forced function."""
+    """One canned answer: text and/or tool calls, or the arguments of a forced function.
+
+    Faults a real provider shows: `raw_tool_calls` / a string `structured` send arguments
+    as given (broken JSON, say); `usage=False` reports no usage; `empty_choices` answers
+    200 with `choices: []`; `status` other than 200 answers with that HTTP error.
+    """
 
     text: str = ""
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    structured: dict[str, Any] | None = None
+    structured: dict[str, Any] | str | None = None
     prompt_tokens: int = 50
     completion_tokens: int = 10
+    raw_tool_calls: list[tuple[str, str]] = field(default_factory=list)
+    usage: bool = True
+    empty_choices: bool = False
+    status: int = 200
 
 
 @dataclass
@@ -54,6 +67,44 @@ def role_of(body: dict[str, Any]) -> str:
         name = choice.get("function", {}).get("name")
         return STRUCTURED_ROLES.get(name, f"unknown:{name}")
     return "worker"
+
+
+def history_problem(messages: list[dict[str, Any]]) -> str | None:
+    """What OpenAI says about a history whose tool calls and tool messages do not pair."""
+    open_ids: set[str] = set()
+    for message in messages:
+        if message.get("role") == "tool":
+            if message.get("tool_call_id") not in open_ids:
+                return (
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'."
+                )
+            open_ids.discard(message["tool_call_id"])
+            continue
+        if open_ids:
+            break
+        open_ids = {c["id"] for c in message.get("tool_calls") or []}
+    if open_ids:
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+            f"response messages: {', '.join(sorted(open_ids))}"
+        )
+    return None
+
+
+def openai_settings(settings: Settings, base_url: str) -> Settings:
+    """`settings` pointed at `base_url`, with no model names from the environment."""
+    return settings.model_copy(
+        update={
+            "openai_api_key": SecretStr("test"),
+            "openai_base_url": base_url,
+            "model": None,
+            "model_planner": None,
+            "model_worker": None,
+            "model_critic": None,
+        }
+    )
 
 
 def free_port() -> int:
@@ -102,6 +153,13 @@ class FakeOpenAI:
         async def completions(request: Request) -> JSONResponse | StreamingResponse:
             body = await request.json()
             role = role_of(body)
+            if problem := history_problem(body.get("messages") or []):
+                with self._lock:
+                    self.requests.append(Recorded(role, body, [], 0))
+                return JSONResponse(
+                    {"error": {"message": problem, "type": "invalid_request_error"}},
+                    status_code=400,
+                )
             with self._lock:
                 queue = self.replies.get(role)
                 if not queue:
@@ -112,6 +170,13 @@ class FakeOpenAI:
                         status_code=400,
                     )
                 reply = queue.popleft()
+                if reply.status != 200:
+                    self.requests.append(Recorded(role, body, [], 0))
+                    message = f"fake server: canned HTTP {reply.status}"
+                    return JSONResponse(
+                        {"error": {"message": message, "type": "server_error"}},
+                        status_code=reply.status,
+                    )
                 message_out, finish = self._message(reply, body)
                 ids = [c["id"] for c in message_out.get("tool_calls", [])]
                 usage = {
@@ -119,10 +184,13 @@ class FakeOpenAI:
                     "completion_tokens": reply.completion_tokens,
                     "total_tokens": reply.prompt_tokens + reply.completion_tokens,
                 }
-                self.requests.append(Recorded(role, body, ids, usage["total_tokens"]))
+                reported = usage["total_tokens"] if reply.usage else 0
+                self.requests.append(Recorded(role, body, ids, reported))
                 completion_id = f"chatcmpl-{next(self._ids)}"
             if body.get("stream"):
-                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                include_usage = reply.usage and bool(
+                    (body.get("stream_options") or {}).get("include_usage")
+                )
                 chunks = _chunks(completion_id, body["model"], message_out, finish, usage)
                 lines = (
                     f"data: {json.dumps(c)}\n\n" for c in chunks if include_usage or c["choices"]
@@ -131,23 +199,28 @@ class FakeOpenAI:
                 return StreamingResponse(
                     itertools.chain(lines, done), media_type="text/event-stream"
                 )
-            return JSONResponse(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body["model"],
-                    "choices": [{"index": 0, "message": message_out, "finish_reason": finish}],
-                    "usage": usage,
-                }
-            )
+            answer: dict[str, Any] = {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "message": message_out, "finish_reason": finish}],
+            }
+            if reply.empty_choices:
+                answer["choices"] = []
+            if reply.usage:
+                answer["usage"] = usage
+            return JSONResponse(answer)
 
         return app
 
     def _message(self, reply: Reply, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        calls = list(reply.tool_calls)
+        calls = [(name, json.dumps(args)) for name, args in reply.tool_calls]
+        calls += reply.raw_tool_calls
         if reply.structured is not None:
-            calls.append((body["tool_choice"]["function"]["name"], reply.structured))
+            raw = reply.structured
+            arguments = raw if isinstance(raw, str) else json.dumps(raw)
+            calls.append((body["tool_choice"]["function"]["name"], arguments))
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         if not calls:
             return message, "stop"
@@ -155,9 +228,9 @@ class FakeOpenAI:
             {
                 "id": f"call_fake_{next(self._ids)}",
                 "type": "function",
-                "function": {"name": name, "arguments": json.dumps(args)},
+                "function": {"name": name, "arguments": arguments},
             }
-            for name, args in calls
+            for name, arguments in calls
         ]
         return message, "tool_calls"
 
