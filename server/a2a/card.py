@@ -32,8 +32,9 @@ VERSION = "0.1.0"
 DESCRIPTION = (
     "Autonomous agents run as durable LangGraph graphs. Send a goal as a text message; a "
     "task runs on a worker until it completes, fails, runs out of budget or is canceled. "
-    "A risky tool call puts the task in input-required: reply with `approve`, "
-    "`reject: <reason>` or `edit {json args}` (the approver role is needed). Name another "
+    "A risky tool call puts the task in input-required: reply with a data part "
+    '{"action": "approve" | "reject" | "edit", "args": {...}, "comment": "..."} (the approver '
+    "role is needed); a text reply rejects the call, with the text as guidance. Name another "
     'agent with message metadata {"agent": "<name>"}; override budgets with '
     '{"budgets": {"max_tokens": 1000}}.'
 )

@@ -41,6 +41,8 @@ class WakefulRequestHandler(DefaultRequestHandlerV2):
             agent_card=agent_card,
             request_context_builder=WakefulRequestContextBuilder(services.tasks),
             interrupted_task_timeout=PARKED_RELEASE_S,
+            # a part of a media type the card does not list is -32005, not silently dropped
+            validate_input_modes=True,
         )
         self.tasks = services.tasks
 

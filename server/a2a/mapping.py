@@ -26,7 +26,7 @@ from a2a.types.a2a_pb2 import (
 from google.protobuf import struct_pb2
 from google.protobuf.json_format import ParseDict
 
-from server.a2a.replies import HOW_TO_ANSWER
+from server.a2a.replies import how_to_answer
 from stack.task_records import TaskRow
 
 STATE_TO_A2A: dict[str, TaskState] = {
@@ -50,9 +50,10 @@ def to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
     return ParseDict(json.loads(json.dumps(data, default=str)), struct_pb2.Struct())
 
 
-def goal_message(row: TaskRow) -> Message:
+def goal_message(row: TaskRow, message_id: str | None = None) -> Message:
+    """The goal as the first user message; with the client's own id when it came over A2A."""
     return Message(
-        message_id=f"{row.id}-goal",
+        message_id=message_id or f"{row.id}-goal",
         context_id=row.id,
         task_id=row.id,
         role=Role.ROLE_USER,
@@ -62,17 +63,24 @@ def goal_message(row: TaskRow) -> Message:
 
 def approval_message(row: TaskRow, approval: dict[str, Any]) -> Message:
     text = (
-        f"Approval needed: {approval.get('tool')} with arguments "
+        f"{'Outcome unknown' if approval.get('kind') == 'unknown_outcome' else 'Approval needed'}"
+        f": {approval.get('tool')} with arguments "
         f"{json.dumps(approval.get('args') or {}, default=str)}"
         + (f" ({approval['rationale']})" if approval.get("rationale") else "")
-        + f". To answer, {HOW_TO_ANSWER}."
+        + f". To answer, {how_to_answer(approval)}."
     )
     return Message(
         message_id=f"{row.id}-approval-{approval.get('id') or approval.get('tool_call_id')}",
         context_id=row.id,
         task_id=row.id,
         role=Role.ROLE_AGENT,
-        parts=[new_text_part(text), new_data_part(json.loads(json.dumps(approval, default=str)))],
+        parts=[
+            new_text_part(text),
+            # top-level names only: the tool's arguments keep their own names
+            new_data_part(
+                {camel_case(k): v for k, v in json.loads(json.dumps(approval, default=str)).items()}
+            ),
+        ],
     )
 
 
@@ -107,23 +115,41 @@ def output_artifact(row: TaskRow) -> Artifact | None:
     )
 
 
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def camel_keys(value: Any) -> Any:
+    """A2A's JSON names are camelCase, inside metadata too (`stopReason`, `maxTokens`)."""
+    if isinstance(value, dict):
+        return {camel_case(str(k)): camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
 def task_metadata(row: TaskRow) -> struct_pb2.Struct:
     return to_struct(
-        {
-            "agent": row.agent,
-            "stop_reason": row.stop_reason,
-            "budgets": row.budgets,
-            "usage": row.usage,
-        }
+        camel_keys(
+            {
+                "agent": row.agent,
+                "stop_reason": row.stop_reason,
+                "budgets": row.budgets,
+                "usage": row.usage,
+            }
+        )
     )
 
 
-def a2a_task(row: TaskRow, approval: dict[str, Any] | None = None) -> Task:
+def a2a_task(
+    row: TaskRow, approval: dict[str, Any] | None = None, *, goal_id: str | None = None
+) -> Task:
     task = Task(
         id=row.id,
         context_id=row.id,
         status=task_status(row, approval),
-        history=[goal_message(row)],
+        history=[goal_message(row, goal_id)],
         metadata=task_metadata(row),
     )
     artifact = output_artifact(row)

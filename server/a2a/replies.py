@@ -1,16 +1,15 @@
-"""Reading an A2A reply to an `input-required` task as an approval decision.
+"""Reading an A2A reply to an `input-required` task as a decision.
 
-A reply is either a data part holding the decision (`{"action": "approve" | "reject" |
-"edit", "args": {...}, "comment": "..."}`) or text: `approve` (also `yes`, `ok`),
-`reject` or `reject: reason` (also `deny`, `no`), or `edit {"arg": "value"}`. Anything else
-is an InvalidParamsError telling the client how to answer — never a guess: an unreadable
-answer must not run a risky tool.
+A decision is a data part: `{"action": "approve" | "reject" | "edit", "args": {...},
+"comment": "..."}` for an approval, `{"action": "done" | "retry" | "skip"}` for a tool call
+whose outcome is unknown. Free text is safe by default: on an approval it rejects the call
+with the text as guidance to the model (it never approves: a person's "ok, but use the
+other file" must not run the risky call); on an unknown outcome it is no decision at all
+and gets an error asking for the data part. An unreadable data part is an error too.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 from a2a.helpers.proto_helpers import get_data_parts, get_text_parts
@@ -18,27 +17,40 @@ from a2a.types.a2a_pb2 import Message
 from a2a.utils.errors import InvalidParamsError
 from pydantic import ValidationError
 
+from graphs import approval as approvals
 from graphs.approval import ApprovalDecision
 
 HOW_TO_ANSWER = (
-    "answer an approval with the text `approve`, `reject: <reason>` or "
-    '`edit {"arg": "value"}`, or with a data part {"action": "approve" | "reject" | "edit", '
-    '"args": {...}, "comment": "..."}'
+    "approve or edit with a data part {\"action\": \"approve\" | \"edit\", \"args\": {...}, "
+    "\"comment\": \"...\"}; a text reply rejects the call, with the text as guidance"
 )
+HOW_TO_SETTLE = (
+    "say what happened with a data part {\"action\": \"done\" | \"retry\" | \"skip\", "
+    "\"comment\": \"...\"} (done: it happened; retry: run it again; skip: go on without it)"
+)
+UNKNOWN_OUTCOME = "unknown_outcome"
 
-_APPROVE = {"approve", "approved", "yes", "y", "ok", "allow"}
-_REJECT = {"reject", "rejected", "deny", "denied", "no", "n"}
-_TEXT = re.compile(r"^\s*(?P<word>[A-Za-z]+)\s*(?::\s*|\s+)?(?P<rest>.*)$", re.DOTALL)
+
+def how_to_answer(request: dict[str, Any] | None) -> str:
+    kind = (request or {}).get("kind")
+    return HOW_TO_SETTLE if kind == UNKNOWN_OUTCOME else HOW_TO_ANSWER
 
 
-def decision_from_message(message: Message, *, decided_by: str) -> ApprovalDecision:
+def decision_from_message(
+    message: Message, request: dict[str, Any] | None, *, decided_by: str
+) -> ApprovalDecision:
+    """The decision a reply carries for the pending `request` (an interrupt payload)."""
     for data in get_data_parts(message.parts):
         if isinstance(data, dict) and "action" in data:
-            return _from_data(data, decided_by)
+            return _fits(request, _from_data(data, request, decided_by))
     text = "\n".join(get_text_parts(message.parts)).strip()
-    if text:
-        return _from_text(text, decided_by)
-    raise InvalidParamsError(message=f"the reply is empty; {HOW_TO_ANSWER}")
+    if not text:
+        raise InvalidParamsError(message=f"the reply is empty; {how_to_answer(request)}")
+    if (request or {}).get("kind") == UNKNOWN_OUTCOME:
+        raise InvalidParamsError(
+            message=f"a text reply is no answer to an unknown outcome; {HOW_TO_SETTLE}"
+        )
+    return ApprovalDecision(action="reject", comment=text, decided_by=decided_by)
 
 
 def whole_numbers(value: Any) -> Any:
@@ -52,7 +64,9 @@ def whole_numbers(value: Any) -> Any:
     return value
 
 
-def _from_data(data: dict[str, Any], decided_by: str) -> ApprovalDecision:
+def _from_data(
+    data: dict[str, Any], request: dict[str, Any] | None, decided_by: str
+) -> ApprovalDecision:
     fields = {k: data[k] for k in ("action", "args", "comment") if data.get(k) is not None}
     if "args" in fields:
         fields["args"] = whole_numbers(fields["args"])
@@ -61,26 +75,16 @@ def _from_data(data: dict[str, Any], decided_by: str) -> ApprovalDecision:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidParamsError(
-            message=f"unreadable decision ({problems}); {HOW_TO_ANSWER}"
+            message=f"unreadable decision ({problems}); {how_to_answer(request)}"
         ) from None
 
 
-def _from_text(text: str, decided_by: str) -> ApprovalDecision:
-    match = _TEXT.match(text)
-    word = match["word"].lower() if match else ""
-    rest = match["rest"].strip() if match else ""
-    if word in _APPROVE:
-        return ApprovalDecision(action="approve", comment=rest or None, decided_by=decided_by)
-    if word in _REJECT:
-        return ApprovalDecision(action="reject", comment=rest or None, decided_by=decided_by)
-    if word == "edit":
+def _fits(request: dict[str, Any] | None, decision: ApprovalDecision) -> ApprovalDecision:
+    # graphs/approval.py gains check_decision_fits with the unknown-outcome decisions.
+    check = getattr(approvals, "check_decision_fits", None)
+    if check is not None and request is not None:
         try:
-            args = json.loads(rest)
-        except json.JSONDecodeError:
-            args = None
-        if not isinstance(args, dict):
-            raise InvalidParamsError(
-                message=f"`edit` needs the new arguments as a JSON object; {HOW_TO_ANSWER}"
-            )
-        return ApprovalDecision(action="edit", args=args, decided_by=decided_by)
-    raise InvalidParamsError(message=f"cannot read {text[:80]!r} as a decision; {HOW_TO_ANSWER}")
+            check(request, decision)
+        except ValueError as exc:
+            raise InvalidParamsError(message=f"{exc}; {how_to_answer(request)}") from None
+    return decision

@@ -20,6 +20,7 @@ from psycopg import DataError
 
 from server.a2a.auth import principal_of
 from server.a2a.follow import wait_settled
+from server.a2a.history import goal_message_ids
 from server.a2a.mapping import A2A_TO_STATE, a2a_task
 from server.services import Services
 from stack.errors import ConfigError, Conflict, NotFound
@@ -40,7 +41,8 @@ class WakefulTaskStore(TaskStore):
             view = await self.tasks.get(principal.tenant, task_id)
         except (NotFound, DataError):  # DataError: an id no task can have (a NUL in it)
             return None
-        return a2a_task(view.task, view.approval)
+        goal_ids = await goal_message_ids(self.services.engine.pool, [task_id])
+        return a2a_task(view.task, view.approval, goal_id=goal_ids.get(task_id))
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         tenant = principal_of(context).tenant
@@ -62,8 +64,9 @@ class WakefulTaskStore(TaskStore):
         if params.HasField("status_timestamp_after"):
             after = params.status_timestamp_after.ToDatetime(tzinfo=UTC)
             rows = [row for row in rows if row.updated_at >= after]
+        goal_ids = await goal_message_ids(self.services.engine.pool, [row.id for row in rows])
         return ListTasksResponse(
-            tasks=[a2a_task(row) for row in rows],
+            tasks=[a2a_task(row, goal_id=goal_ids.get(row.id)) for row in rows],
             next_page_token=cursor or "",
             page_size=page_size,
             total_size=await self._count(tenant, state),

@@ -8,12 +8,16 @@ Nothing a caller sends should reach the catch-all 500.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from procrastinate.exceptions import ConnectorException
 from psycopg import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stack.errors import (
     ConfigError,
@@ -25,6 +29,7 @@ from stack.errors import (
 )
 
 log = logging.getLogger(__name__)
+HTTP = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 
 STATUS_BY_ERROR: tuple[tuple[type[WakefulError], int], ...] = (
     (ConfigError, status.HTTP_422_UNPROCESSABLE_CONTENT),
@@ -54,10 +59,23 @@ async def wakeful_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(str(exc)), status_code=code)
 
 
+def unstorable_cause(exc: BaseException) -> DataError | None:
+    """The DataError behind `exc`: itself, or the one procrastinate wraps when deferring a job
+    whose arguments the database refuses (a NUL character in an approval comment, say)."""
+    if isinstance(exc, DataError):
+        return exc
+    if isinstance(exc, ConnectorException) and isinstance(exc.__cause__, DataError):
+        return exc.__cause__
+    return None
+
+
 async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
     """A value the database refuses as data (a NUL character, a number out of range): the
     caller sent it, so it is their 422, not our 500."""
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    cause = unstorable_cause(exc)
+    if cause is None:
+        return await unexpected_error(request, exc)
+    message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
     return JSONResponse(
         error_body(f"the request holds a value that cannot be stored: {message}"),
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -102,8 +120,35 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this path (Starlette names only the first matching
+    route's). Read from the OpenAPI document, which lists each path's operations."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods.update(method.upper() for method in operations if method.upper() in HTTP)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+async def http_error(request: Request, exc: Exception) -> Any:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed = allowed_methods(request)
+        return JSONResponse(
+            error_body(f"{request.method} is not allowed here; use {', '.join(allowed)}"),
+            status_code=exc.status_code,
+            headers={"Allow": ", ".join(allowed)},
+        )
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(WakefulError, wakeful_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DataError, unstorable_value)
+    app.add_exception_handler(ConnectorException, unstorable_value)
     app.add_exception_handler(Exception, unexpected_error)

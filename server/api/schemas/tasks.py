@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from graphs.budgets import BudgetOverrides
 from server.services import TaskView
 from stack.task_records import TaskRow
 
@@ -18,23 +19,9 @@ AGENT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 MAX_GOAL_CHARS = 20_000
 
 
-class BudgetsIn(BaseModel):
-    """Hard limits for this task; each one left out comes from the agent's spec."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_iterations: int | None = Field(default=None, ge=1, le=10_000, description="worker turns")
-    max_runtime_seconds: float | None = Field(
-        default=None, gt=0, le=7 * 24 * 3600, description="active run time"
-    )
-    max_tool_calls: int | None = Field(default=None, ge=0, le=100_000)
-    max_tokens: int | None = Field(default=None, ge=1, le=100_000_000)
-    iteration_timeout_seconds: float | None = Field(
-        default=None, gt=0, le=24 * 3600, description="one model call"
-    )
-
-    def overrides(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+class BudgetsIn(BudgetOverrides):
+    """Hard limits for this task; each one left out comes from the agent's spec. Numbers are
+    strict (the same validator as A2A and agent specs): `true` or `"5"` is not a number."""
 
 
 class TaskCreate(BaseModel):
@@ -101,17 +88,34 @@ class BudgetUse(BaseModel):
 
 
 class PendingApproval(BaseModel):
-    """A tool call waiting for a person: answer it with POST /tasks/{id}/approval."""
+    """What the task waits for: answer it with POST /tasks/{id}/approval. `kind` says which
+    answers fit: `approval` (may this call run? approve / reject / edit) or
+    `unknown_outcome` (did this call take effect? done / retry / skip)."""
 
     model_config = ConfigDict(extra="allow")
 
-    id: str | None = Field(default=None, description="the interrupt this approval answers")
+    id: str | None = Field(default=None, description="the interrupt this request is")
+    kind: Literal["approval", "unknown_outcome"] = "approval"
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
     tool_call_id: str | None = None
     scope: str | None = None
+    answers: list[str] = Field(default_factory=list, description="the actions that fit")
+    reason: str | None = Field(
+        default=None,
+        description="approval: policy; unknown_outcome: timeout, connection_lost, canceled, "
+        "crashed (found started but unfinished on resume) or repeat_of_unknown_outcome",
+    )
     policy_source: str | None = None
     rationale: str | None = None
+    started_at: datetime | None = Field(
+        default=None, description="unknown_outcome: when the call (or the one it repeats) began"
+    )
+    detail: str | None = Field(default=None, description="unknown_outcome: what was seen")
+    repeat_of: str | None = Field(
+        default=None, description="unknown_outcome: the earlier call with the same arguments"
+    )
+    question: str | None = None
     step: str | None = None
 
 
