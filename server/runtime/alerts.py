@@ -9,6 +9,11 @@ Rules (`alerts:` in an applied agent spec; without it, DEFAULT_RULES):
   spent;
 - stuck (threshold: seconds, default 900) — a task ended `stuck` (its loop detector gave
   up), or the running iteration recorded nothing for that long.
+
+A failure streak fires once when it reaches the threshold or passes it (a count that jumps
+over it, or an end hook that never ran, is caught by the periodic sweep); the next streak,
+after a success, fires again. Whatever the rules, an agent whose stored spec no longer
+parses fires `spec_invalid` (to the webhook of its first rule that has one).
 """
 
 from __future__ import annotations
@@ -119,11 +124,9 @@ class AlertEvaluator:
                                 dedupe_key=key, webhook=rule["webhook_url"])
 
     async def sweep(self) -> None:
-        """Conditions that show without a task ending: silence and hung iterations."""
-        async with self.pool.connection() as conn:
-            silent = await (await conn.execute(_q("silent_agents"))).fetchall()
-            hung = await (await conn.execute(_q("hung_iterations"))).fetchall()
-        for row in silent:
+        """Conditions that show without a task ending (or whose end hook never ran): silence,
+        failure streaks and hung iterations."""
+        for row in await self._rows("silent_agents"):
             since = row["silent_since"]
             await self.fire(
                 row, row["rule_id"], "no_success",
@@ -131,7 +134,12 @@ class AlertEvaluator:
                 {"since": since.isoformat()}, dedupe_key=f"since:{since.isoformat()}",
                 webhook=row["webhook_url"],
             )
-        for row in hung:
+        for row in await self._rows("failing_agents"):
+            message, key = _streak(row)
+            await self.fire(row, row["rule_id"], "consecutive_failures", message,
+                            {"failures": row["consecutive_failures"]}, dedupe_key=key,
+                            webhook=row["webhook_url"])
+        for row in await self._rows("hung_iterations"):
             await self.fire(
                 row, row["rule_id"], "stuck",
                 f"agent {row['name']}: iteration {row['current_task_id']} recorded nothing "
@@ -139,6 +147,23 @@ class AlertEvaluator:
                 {"task_id": row["current_task_id"]},
                 dedupe_key=f"hung:{row['current_task_id']}", webhook=row["webhook_url"],
             )
+
+    async def spec_invalid(self, agent: dict[str, Any], problem: str) -> None:
+        """The agent's stored spec does not parse (it was paused): say which field."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("rules_of_agent"), {"agent_id": agent["id"]})
+            webhooks = [r["webhook_url"] for r in await cur.fetchall() if r["webhook_url"]]
+        await self.fire(
+            agent, None, "spec_invalid",
+            f"agent {agent['name']}: paused, its spec does not parse ({problem}); fix it and "
+            f"apply it again, then `wakeful agent resume {agent['name']}`",
+            {"problem": problem}, dedupe_key=f"spec:{agent['updated_at'].isoformat()}",
+            webhook=webhooks[0] if webhooks else None,
+        )
+
+    async def _rows(self, query: str) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            return await (await conn.execute(_q(query))).fetchall()
 
     async def daily_budget_spent(self, agent: dict[str, Any], day: str, spent: int) -> None:
         async with self.pool.connection() as conn:
@@ -233,16 +258,22 @@ def _fires_on_end(
 ) -> tuple[str, str] | None:
     """(message, dedupe key) when `rule` fires because `task` ended, else None."""
     kind, name = rule["kind"], agent["name"]
-    streak = agent["consecutive_failures"]
     if (kind == "consecutive_failures" and task.state == "failed" and task.iteration_of
-            and streak == int(rule["threshold"])):
-        return (f"agent {name}: {streak} iterations failed in a row (last: {task.stop_reason})",
-                f"streak:{task.id}")
+            and agent["consecutive_failures"] >= int(rule["threshold"])):
+        return _streak(agent)
     if kind == "budget_exhausted" and task.stop_reason in BUDGET_STOPS:
         return f"agent {name}: task {task.id} ran out of {task.stop_reason}", f"task:{task.id}"
     if kind == "stuck" and task.stop_reason == "stuck":
         return f"agent {name}: task {task.id} was stuck in a loop and stopped", f"task:{task.id}"
     return None
+
+
+def _streak(agent: dict[str, Any]) -> tuple[str, str]:
+    """(message, dedupe key) of an agent's failure streak: one key per streak, the streak
+    being everything since its last success (or since it was created)."""
+    began = agent["last_succeeded_at"] or agent["created_at"]
+    return (f"agent {agent['name']}: {agent['consecutive_failures']} iterations failed in a "
+            f"row (last: {agent['last_outcome']})", f"streak:{began.isoformat()}")
 
 
 def _iso(value: datetime | None) -> str | None:

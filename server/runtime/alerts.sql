@@ -38,6 +38,14 @@ WHERE alert_rules.kind = 'no_success' AND NOT agents.paused
   AND COALESCE(agents.last_succeeded_at, agents.created_at)
       < now() - make_interval(secs => alert_rules.threshold)
 
+-- failing_agents --
+-- Agents whose failure streak has reached their consecutive-failures rule (the sweep fires
+-- what an iteration's end hook missed; one alert per streak, by its dedupe key).
+SELECT agents.*, alert_rules.id AS rule_id, alert_rules.threshold, alert_rules.webhook_url
+FROM agents JOIN alert_rules ON alert_rules.agent_id = agents.id
+WHERE alert_rules.kind = 'consecutive_failures'
+  AND agents.consecutive_failures >= alert_rules.threshold
+
 -- hung_iterations --
 -- Running iterations with no new event for longer than the agent's stuck rule allows.
 SELECT agents.*, alert_rules.id AS rule_id, alert_rules.threshold, alert_rules.webhook_url,

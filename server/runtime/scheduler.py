@@ -13,6 +13,10 @@ Any number of schedulers may run (one per worker process): starting an iteration
 conditional update of the agent row. They wake on notifications (an iteration ended, an
 agent was applied, paused or resumed, the kill switch flipped) and when the next agent is
 due, and at least every `max_wait_seconds`.
+
+An agent whose stored spec no longer parses is paused, with a `spec_invalid` alert naming
+the field; the others keep their rhythm. A lost database pauses nothing: the loop logs it
+once and carries on when it answers.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from typing import Any
 import procrastinate
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
 
 from graphs.spec import AgentSpec
 from server.runtime.alerts import AlertEvaluator
+from server.runtime.database_health import is_outage, outage_reason
 from server.runtime.listener import AGENTS, KILLSWITCH, PgListener
 from server.runtime.queue import defer_run
 from stack.sql import load_queries
@@ -67,7 +73,7 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start due iterations until `stop` is set."""
-        last_sweep = 0.0
+        last_sweep, outage = 0.0, False
         while not stop.is_set():
             self._wake.clear()
             try:
@@ -77,22 +83,55 @@ class Scheduler:
                     last_sweep = time.monotonic()
                 delay = await self.seconds_until_due()
                 if delay == 0 and not started:
-                    delay = 1.0  # due but not startable now (say, a spec that no longer parses)
-            except Exception:
-                log.exception("scheduler tick failed")
+                    delay = 1.0  # due but not startable now (say, it failed just now)
+                outage = False
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("scheduler tick failed")
+                elif not outage:  # once per outage, not every second of it
+                    log.warning("scheduler: the database does not answer (%s); retrying",
+                                outage_reason(exc))
+                outage = outage or is_outage(exc)
                 delay = 1.0
             await _wait_any(self._wake, stop, timeout=min(delay, self.max_wait_seconds))
 
     async def tick(self) -> list[TaskRow]:
-        """Start an iteration of every due agent; returns the iterations started."""
+        """Start an iteration of every due agent; returns the iterations started. Each agent
+        on its own: one that cannot start (its spec no longer parses, say) holds back no
+        other."""
         async with self.pool.connection() as conn:
             due = await (await conn.execute(_q("due_agents"))).fetchall()
         started = []
         for agent in due:
-            task = await self.start_iteration(agent)
+            try:
+                task = await self._start_parsed(agent)
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                log.exception("agent %s: could not start an iteration", agent["name"])
+                continue
             if task is not None:
                 started.append(task)
         return started
+
+    async def _start_parsed(self, agent: dict[str, Any]) -> TaskRow | None:
+        try:
+            AgentSpec.model_validate(agent["spec"])
+        except ValidationError as exc:
+            await self._pause_broken(agent, exc)
+            return None
+        return await self.start_iteration(agent)
+
+    async def _pause_broken(self, agent: dict[str, Any], exc: ValidationError) -> None:
+        """Pause an agent whose stored spec does not parse, with an alert naming the field."""
+        problem = spec_problem(exc)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_q("pause_broken_agent"), {"agent_id": agent["id"]})
+            row = await cur.fetchone()
+        if row is None:
+            return  # paused, changed or started meanwhile
+        log.warning("agent %s: paused, its spec does not parse (%s)", agent["name"], problem)
+        await self.alerts.spec_invalid(row, problem)
 
     async def seconds_until_due(self) -> float:
         async with self.pool.connection() as conn:
@@ -138,6 +177,13 @@ class Scheduler:
         async with self.pool.connection() as conn:
             await conn.execute(_q("defer_to_tomorrow"), {"agent_id": agent["id"]})
         await self.alerts.daily_budget_spent(agent, day, spent)
+
+
+def spec_problem(exc: ValidationError) -> str:
+    """The first error of a spec that does not parse, as `field.path: message`."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(the spec)"
+    return f"{where}: {first['msg']}"
 
 
 async def _wait_any(*events: asyncio.Event, timeout: float) -> None:

@@ -39,3 +39,13 @@ UPDATE agents
 SET next_run_at = (date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC',
     updated_at = now()
 WHERE id = %(agent_id)s AND current_task_id IS NULL
+
+-- pause_broken_agent --
+-- Its spec does not parse: stop scheduling it (a person fixes the spec and resumes it),
+-- and tell the other schedulers and the console.
+WITH paused AS (
+    UPDATE agents SET paused = true, updated_at = now()
+    WHERE id = %(agent_id)s AND NOT paused AND current_task_id IS NULL
+    RETURNING *
+)
+SELECT paused.*, pg_notify('wakeful_agents', paused.id) AS notified FROM paused
