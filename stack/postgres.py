@@ -10,6 +10,12 @@ as root, pgserver runs postgres as the OS user `pgserver`, chowns pgdata to it a
 read/traverse permission on every parent directory of pgdata (a parent that is made
 private again later, as pytest does to /tmp/pytest-of-root, breaks the next start).
 
+A server that died (killed, OOM) is started again by the next process that asks for it, or
+by a process holding it (revive_embedded, called when its database stops answering). After
+a kill, Postgres runs crash recovery before it accepts connections, which can take far
+longer than pgserver's 10 s start timeout: a start waits up to RECOVERY_TIMEOUT_S for the
+postmaster to say it is ready.
+
 External: DATABASE_URL is probed once with a short connect timeout; a URL that does not
 answer raises ServiceUnavailable naming the variable (never a fallback to embedded).
 """
@@ -19,8 +25,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import subprocess
 import threading
+import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +48,68 @@ with warnings.catch_warnings():
     # pgserver keeps its cross-process lock in the user runtime dir; /tmp/runtime-<uid>
     # is the documented fallback when XDG_RUNTIME_DIR is unset, so the warning is noise.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-    import pgserver
     from pgserver.postgres_server import PostgresServer
-    from pgserver.utils import DiskList
+    from pgserver.utils import DiskList, PostmasterInfo
 
 DATABASE = "wakeful"
 PROBE_TIMEOUT_S = 5  # libpq rounds connect_timeout up to at least 2 seconds
+RECOVERY_TIMEOUT_S = 120.0  # a start after a crash: how long crash recovery may take
+_READY_POLL_S = 0.2
+
+log = logging.getLogger(__name__)
+
+
+class _RecoveringServer(PostgresServer):
+    """pgserver's server, whose start waits for crash recovery instead of giving up."""
+
+    def ensure_postgres_running(self) -> None:
+        deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+        while True:
+            try:
+                with _quiet_pgserver():
+                    super().ensure_postgres_running()
+                return
+            except subprocess.TimeoutExpired:
+                # pg_ctl gave up waiting after 10 s; the postmaster it started did not.
+                self._postmaster_info = _wait_until_ready(self.pgdata, deadline)
+                return
+            except subprocess.CalledProcessError:
+                # Backends of the killed server may still hold its shared memory for a
+                # moment, and the new postmaster then refuses to start: try again.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+
+
+def _wait_until_ready(pgdata: Path, deadline: float) -> PostmasterInfo:
+    """The postmaster's info once it accepts connections; ServiceUnavailable at `deadline`."""
+    while time.monotonic() < deadline:
+        with contextlib.suppress(AssertionError, ValueError):  # pid file half written
+            info = PostmasterInfo.read_from_pgdata(pgdata)
+            if info is not None and info.is_running() and info.status == "ready":
+                return info
+        time.sleep(_READY_POLL_S)
+    raise ServiceUnavailable(
+        f"embedded PostgreSQL in {pgdata} was not ready {RECOVERY_TIMEOUT_S:g}s after its "
+        f"start (crash recovery?); see {pgdata / 'log'}"
+    )
+
+
+class _NoTimeoutDump(logging.Filter):
+    """pgserver logs its whole server log at ERROR when pg_ctl times out; we wait on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout starting server" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_pgserver() -> Iterator[None]:
+    quiet, logger = _NoTimeoutDump(), logging.getLogger("pgserver")
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 
@@ -107,6 +172,9 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Async
         min_size=min_size,
         max_size=max_size,
         open=False,
+        # A connection broken by a database restart is replaced when it is taken, rather
+        # than failing its next query.
+        check=AsyncConnectionPool.check_connection,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
     )
     try:
@@ -126,7 +194,7 @@ def _ensure_embedded(pgdata: Path) -> str:
             with starting("Postgres", f"embedded, {pgdata}"):
                 entry = _servers[pgdata] = _Held(_start(pgdata))
         elif not entry.server.get_postmaster_info().is_running():
-            _restart(entry.server)
+            _restart(pgdata, entry.server)
         entry.users += 1
         return entry.server.get_uri(database=DATABASE)
 
@@ -134,13 +202,14 @@ def _ensure_embedded(pgdata: Path) -> str:
 def _start(pgdata: Path) -> PostgresServer:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     _prune_dead_handles(pgdata)
+    pgdata.mkdir(exist_ok=True)
     # pgserver hands back a cached instance from an earlier use in this process without
     # re-adding our pid to the handle list; a fresh instance registers us again.
-    PostgresServer._instances.pop(pgdata, None)
+    PostgresServer._instances.pop(pgdata.expanduser().resolve(), None)
     errors = _PgserverErrors()
     logging.getLogger("pgserver").addHandler(errors)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = _RecoveringServer(pgdata.expanduser().resolve(), cleanup_mode="stop")
     except Exception as exc:  # pgserver raises bare subprocess/assertion errors
         raise ServiceUnavailable(
             f"embedded PostgreSQL in {pgdata} did not start: {errors.text() or repr(exc)}; "
@@ -185,10 +254,29 @@ def _at_exit(pgdata: Path) -> None:
         _let_go(pgdata, entry.server)
 
 
-def _restart(server: PostgresServer) -> None:
-    """The server died under us (killed, crashed): start it again on the same pgdata."""
+def revive_embedded(settings: Settings) -> bool:
+    """Start the embedded server this process holds again if it died; True if it did (or
+    another process did first). For a process whose database stopped answering."""
+    if settings.database_url:
+        return False
+    pgdata = settings.data_dir / "pg"
+    with _lock:
+        entry = _servers.get(pgdata)
+        if entry is None or entry.server.get_postmaster_info().is_running():
+            return False
+        _restart(pgdata, entry.server)
+        return True
+
+
+def _restart(pgdata: Path, server: PostgresServer) -> None:
+    """The server died under us (killed, crashed): start it again on the same pgdata (or
+    adopt the one another process started meanwhile), crash recovery included."""
+    log.warning("embedded PostgreSQL in %s is not running; starting it again", pgdata)
+    started = time.monotonic()
     with PostgresServer._lock:
         server.ensure_postgres_running()
+    log.warning("embedded PostgreSQL is back after %.1fs", time.monotonic() - started)
+    watchdog.ensure_watchdog("pg", pgdata)  # the old one left when the server died
 
 
 def _create_database(admin_url: str) -> None:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -29,17 +32,20 @@ from server.cli.agent import read_spec
 from server.cli.common import console, err_console, handle_errors, run_async, settings
 from server.cli.task import event_line, styled
 from server.cli.worker import install_stop_handlers
+from server.runtime.database_health import is_outage
 from server.runtime.listener import EVENTS
 from server.runtime.worker import Worker, WorkerOptions
 from server.services import AgentRow, Services, open_services
 from server.services.auth import LOCAL_TENANT
 from stack.errors import ConfigError, ServiceUnavailable
+from stack.settings import Settings
 
 _ACTIVE_TASKS = """
 SELECT id, tenant, agent, state, stop_reason, iteration_of, last_seq, ended_at FROM tasks
 WHERE state NOT IN ('completed', 'failed', 'canceled', 'rejected') OR ended_at >= %(since)s
 ORDER BY created_at
 """
+STOP_HTTP_SECONDS = 1  # on stop, open HTTP requests (SSE streams too) get this long
 _OVERLAP = timedelta(seconds=5)  # tasks that ended this long before the last look, again
 _ENDED_ITERATIONS = """
 SELECT id FROM tasks
@@ -105,11 +111,19 @@ class Activity:
             services.listener.subscribe(EVENTS, lambda _payload: self.wake.set())
 
     async def run(self, stop: asyncio.Event) -> int | None:
-        """Until `stop`; returns an exit code once --iterations is reached."""
+        """Until `stop`; returns an exit code once --iterations is reached. While the database
+        does not answer, it waits (the worker logs the outage) and then carries on."""
         while not stop.is_set():
             self.wake.clear()
-            await self.refresh()
-            code = await self.finished()
+            try:
+                await self.refresh()
+                code = await self.finished()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self.services.database.suspect()
+                await self.services.database.wait_until_up(stop)
+                continue
             if code is not None:
                 return code
             with contextlib.suppress(TimeoutError):
@@ -169,20 +183,52 @@ class Activity:
         return 0 if row["completed"] == row["ended"] else 1
 
 
-async def _start_api(services: Services, host: str, port: int) -> tuple[_Server, asyncio.Task]:
+def listen(host: str, port: int) -> socket.socket:
+    """The API's socket, bound before anything starts: a taken port is one clear line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} is already in use on {host}; choose another with "
+                              "--port") from None
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host "
+                          "and --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _start_api(services: Services, sock: socket.socket) -> tuple[_Server, asyncio.Task]:
     from server.api.app import create_app
 
-    server = _Server(uvicorn.Config(create_app(services), host=host, port=port,
-                                    log_level="warning", lifespan="on"))
-    serving = asyncio.create_task(server.serve())
+    server = _Server(uvicorn.Config(create_app(services), log_level="warning", lifespan="on",
+                                    timeout_graceful_shutdown=STOP_HTTP_SECONDS))
+    serving = asyncio.create_task(_serve_http(server, sock))
     while not server.started:
         if serving.done():
-            with contextlib.suppress(BaseException):
-                serving.result()
-            raise ServiceUnavailable(f"the HTTP API could not listen on {host}:{port} "
-                                     "(is the port taken? try --port)")
+            serving.result()  # raises why it did not start
         await asyncio.sleep(0.02)
     return server, serving
+
+
+async def _serve_http(server: _Server, sock: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit:  # uvicorn exits the process when its startup fails
+        raise ServiceUnavailable("the HTTP API did not start (see the lines above)") from None
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    concurrency: int
+    iterations: int | None
+    approve: ApproveMode
+    view: bool | None
+    print_report: bool
+    shutdown_grace_seconds: float
 
 
 @handle_errors
@@ -212,54 +258,87 @@ def serve(
         typer.Option("--print-report", help="with --iterations: print each iteration's result "
                      "and the report it wrote"),
     ] = False,
+    shutdown_grace_seconds: Annotated[
+        float, typer.Option(min=0, help="on stop, how long running tasks may finish before "
+                            "they are left to resume from their last step on the next start")
+    ] = 1.0,
 ) -> None:
     """Serve the API, run tasks and schedule continuous agents, with a live activity view."""
     if iterations is not None and not agent:
         raise ConfigError("--iterations counts iterations of --agent; give an --agent")
     specs = [(path, continuous_spec(path, interval)) for path in agent or []]
     config = settings()
+    sock = listen(host, port)  # before the stack starts: a taken port fails at once
+    options = ServeOptions(concurrency, iterations, approve, view, print_report,
+                           shutdown_grace_seconds)
+    raise typer.Exit(run_async(_main(config, specs, sock, options)))
 
-    async def main() -> int:
-        with err_console.status("starting the embedded stack…"):
-            services = await open_services(config)
-        try:
-            return await _serve(services, specs)
-        finally:
-            await services.close()
 
-    async def _serve(services: Services, specs: list[tuple[Path, dict[str, Any]]]) -> int:
-        token_file = await services.auth.ensure_local_admin(config.data_dir)
-        applied = []
-        for path, spec in specs:
-            await services.agents.apply(LOCAL_TENANT, spec, spec_dir=path.parent)
-            applied.append(await services.agents.resume(LOCAL_TENANT, spec["name"]))
-        since = datetime.now(UTC)
-        stop = asyncio.Event()
-        install_stop_handlers(stop)
-        server, serving = await _start_api(services, host, port)
-        worker = asyncio.create_task(
-            Worker(services, WorkerOptions(concurrency=concurrency)).run(stop))
-        url = f"http://{host}:{server.servers[0].sockets[0].getsockname()[1]}"
-        _banner(url, token_file, concurrency, applied)
-        show = console.is_terminal if view is None else view
-        activity = Activity(services, applied, since=since, approve=approve,
-                            iterations=iterations, show=show)
-        try:
-            code = await activity.run(stop)
-        finally:
-            stop.set()
-            server.should_exit = True
-            await asyncio.gather(worker, serving, return_exceptions=True)
-        if code is not None and print_report:
-            await _print_iterations(services, applied, since)
-        if code is not None:
-            for agent_row in applied:
-                await services.agents.pause(LOCAL_TENANT, agent_row.name)
-                console.print(f"paused {agent_row.name} "
-                              f"(resume: wakeful agent resume {agent_row.name})")
-        return 0 if code is None else code
+async def _main(
+    config: Settings, specs: list[tuple[Path, dict[str, Any]]], sock: socket.socket,
+    options: ServeOptions,
+) -> int:
+    with err_console.status("starting the embedded stack…"):
+        services = await open_services(config)
+    try:
+        applied = await _apply(services, specs)
+        return await _serve(services, config, applied, sock, options)
+    finally:
+        await services.close()
 
-    raise typer.Exit(run_async(main()))
+
+async def _apply(services: Services, specs: list[tuple[Path, dict[str, Any]]]) -> list[AgentRow]:
+    applied = []
+    for path, spec in specs:
+        await services.agents.apply(LOCAL_TENANT, spec, spec_dir=path.parent)
+        applied.append(await services.agents.resume(LOCAL_TENANT, spec["name"]))
+    return applied
+
+
+async def _serve(
+    services: Services, config: Settings, applied: list[AgentRow], sock: socket.socket,
+    options: ServeOptions,
+) -> int:
+    token_file = await services.auth.ensure_local_admin(config.data_dir)
+    since = datetime.now(UTC)
+    stop = asyncio.Event()
+    install_stop_handlers(stop)
+    server, serving = await _start_api(services, sock)
+    worker = asyncio.create_task(Worker(services, WorkerOptions(
+        concurrency=options.concurrency, shutdown_grace_seconds=options.shutdown_grace_seconds,
+    )).run(stop))
+    host, port = sock.getsockname()[:2]
+    _banner(f"http://{host}:{port}", token_file, options.concurrency, applied)
+    show = console.is_terminal if options.view is None else options.view
+    activity = Activity(services, applied, since=since, approve=options.approve,
+                        iterations=options.iterations, show=show)
+    try:
+        code = await activity.run(stop)
+    finally:
+        stop.set()
+        server.should_exit = True
+        ended = await asyncio.gather(worker, serving, return_exceptions=True)
+    _raise_failure(ended)
+    if code is not None:
+        await _after_iterations(services, applied, since, print_report=options.print_report)
+    return 0 if code is None else code
+
+
+def _raise_failure(ended: list[Any]) -> None:
+    """The worker or the HTTP API stopped on an error (not on our stop): exit non-zero."""
+    for result in ended:
+        if isinstance(result, Exception):
+            raise result
+
+
+async def _after_iterations(
+    services: Services, applied: list[AgentRow], since: datetime, *, print_report: bool
+) -> None:
+    if print_report:
+        await _print_iterations(services, applied, since)
+    for agent_row in applied:
+        await services.agents.pause(LOCAL_TENANT, agent_row.name)
+        console.print(f"paused {agent_row.name} (resume: wakeful agent resume {agent_row.name})")
 
 
 async def _print_iterations(

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 import psycopg
 from psycopg import sql
 
+from server.runtime.database_health import outage_reason
+
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str | None], None]
@@ -65,7 +67,7 @@ class PgListener:
             self._task = None
 
     async def _run(self) -> None:
-        delay = 0.1
+        delay, lost = 0.1, False
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -75,13 +77,20 @@ class PgListener:
                         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     if self._ready.is_set():
                         self._resync()
+                    if lost:
+                        log.warning("LISTEN connection is back")
                     self._ready.set()
-                    delay = 0.1
+                    delay, lost = 0.1, False
                     await self._receive(conn)
-            except psycopg.OperationalError as exc:
-                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+            except (psycopg.Error, OSError) as exc:
+                # Any lost connection (a killed or restarting server included): say it once
+                # per outage, then keep trying quietly until the database answers.
+                if not lost:
+                    log.warning("LISTEN connection lost (%s); reconnecting until it answers",
+                                outage_reason(exc))
+                lost = True
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)
 
     async def _receive(self, conn: psycopg.AsyncConnection) -> None:
         while True:

@@ -7,26 +7,43 @@ queue by the periodic stalled-job check (on the maintenance queue, which has its
 so it is never stuck behind long runs), and resume from their last checkpoint. A stop lets
 running tasks finish for `shutdown_grace_seconds`, then interrupts them: they are queued
 again at once and resume from their last checkpoint on the next worker.
+
+A database outage stops nothing for good: a procrastinate worker that lost its connection
+is started again once the database answers (server/runtime/database_health.py); the runs
+it had are re-dispatched by the stalled-job check and resume from their checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from server.runtime.database_health import is_outage, probe
 from server.runtime.execution import TaskExecution
 from server.runtime.jobs import CONTEXT_KEY, MAINTENANCE_QUEUE, RUN_QUEUE, JobRuntime
 from server.runtime.lease import TaskLeases
 from server.runtime.scheduler import Scheduler
+from stack.errors import WakefulError
 
 if TYPE_CHECKING:
     from server.services import Services
 
+log = logging.getLogger(__name__)
+
 MAINTENANCE_CONCURRENCY = 2
+RESTART_WINDOW_S = 60.0
+MAX_RESTARTS = 5  # a part stopping more often than this while the database answers is broken
+
+
+class RuntimeFailed(WakefulError):
+    """A part of the worker runtime keeps failing although the database answers."""
 
 
 def default_name() -> str:
@@ -60,16 +77,21 @@ class Worker:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set (or a part of the runtime fails, which is raised)."""
+        """Work until `stop` is set. A part that loses the database is started again once it
+        answers; one that keeps failing while it answers is raised (RuntimeFailed)."""
         await self.leases.open()
+        watch = self.services.database
         parts = [
-            asyncio.create_task(self._queue_worker(RUN_QUEUE, self.options.concurrency, "never")),
-            asyncio.create_task(
-                self._queue_worker(MAINTENANCE_QUEUE, MAINTENANCE_CONCURRENCY, "successful")
-            ),
+            asyncio.create_task(self._keep("task worker", stop, lambda: self._queue_worker(
+                RUN_QUEUE, self.options.concurrency, "never"))),
+            asyncio.create_task(self._keep("maintenance worker", stop, lambda: self._queue_worker(
+                MAINTENANCE_QUEUE, MAINTENANCE_CONCURRENCY, "successful"))),
+            asyncio.create_task(watch.run(stop)),
         ]
         if self.scheduler is not None:
-            parts.append(asyncio.create_task(self.scheduler.run(stop)))
+            scheduler = self.scheduler
+            parts.append(asyncio.create_task(
+                self._keep("scheduler", stop, lambda: scheduler.run(stop))))
         stopping = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([stopping, *parts], return_when=asyncio.FIRST_COMPLETED)
@@ -84,6 +106,38 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await part
             await self.leases.close()
+
+    async def _keep(
+        self, name: str, stop: asyncio.Event, start: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run `start()` until `stop`; start it again when it ends on its own."""
+        restarts: list[float] = []
+        watch = self.services.database
+        while not stop.is_set():
+            problem: Exception | None = None
+            try:
+                await start()
+            except Exception as exc:
+                problem = exc
+            if stop.is_set():
+                return
+            watch.suspect()
+            if is_outage(problem) or await probe(watch.url) is not None:
+                log.warning("%s: lost the database (%s); starting it again once it answers",
+                            name, problem or "stopped")
+                await watch.wait_until_up(stop)
+                continue
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
+            if len(restarts) > MAX_RESTARTS:
+                raise RuntimeFailed(
+                    f"{name} stopped {len(restarts)} times in {RESTART_WINDOW_S:g}s while the "
+                    f"database answered; last: {problem or 'stopped by itself'}"
+                ) from problem
+            log.warning("%s stopped (%s); starting it again", name, problem or "by itself",
+                        exc_info=problem)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
 
     async def _queue_worker(self, queue: str, concurrency: int, delete_jobs: str) -> None:
         options = self.options

@@ -9,6 +9,7 @@ run on the same object.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import procrastinate
@@ -16,6 +17,7 @@ import procrastinate
 from graphs.engine import Engine
 from server.runtime.alerts import AlertEvaluator
 from server.runtime.cancellation import RunStops
+from server.runtime.database_health import DatabaseWatch
 from server.runtime.event_feed import EventFeed
 from server.runtime.killswitch import KillSwitch
 from server.runtime.listener import PgListener
@@ -25,6 +27,7 @@ from server.services.agents import AgentRow, AgentService
 from server.services.alerts import AlertRow, AlertService
 from server.services.auth import AuthService, Principal
 from server.services.tasks import BudgetUse, TaskService, TaskView
+from stack.postgres import revive_embedded
 from stack.settings import Settings
 
 __all__ = [
@@ -56,6 +59,7 @@ class Services:
     stops: RunStops
     control: TaskControl
     evaluator: AlertEvaluator
+    database: DatabaseWatch  # is the database there (run by the worker)
 
     async def close(self) -> None:
         await self.listener.close()
@@ -107,4 +111,5 @@ async def open_services(
         stops=RunStops(listener),
         control=control,
         evaluator=evaluator,
+        database=DatabaseWatch(engine.url, revive=functools.partial(revive_embedded, settings)),
     )
