@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # The host monitor as a continuous agent under `wakeful serve`, bounded to one iteration.
+# `make run PORT=9090` / `make studio PORT=2025` when the default port is taken.
+run: PORT ?= 8080
 run: $(STAMP)
 	$(BIN)/wakeful serve --agent agents/host-monitor.yaml --iterations 1 --approve auto \
-		--view --print-report
+		--view --print-report --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,8 +41,9 @@ bench: $(STAMP)
 	$(BIN)/python -P benchmarks/memory.py
 	$(BIN)/python -P benchmarks/server.py
 
+studio: PORT ?= 2024
 studio: $(STAMP)
-	$(BIN)/langgraph dev --no-browser
+	$(BIN)/langgraph dev --no-browser --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .wakeful

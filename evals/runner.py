@@ -31,6 +31,10 @@ from stack.errors import ConfigError, WakefulError
 
 MAX_APPROVAL_ROUNDS = 50
 TRACES_DIR = "traces"
+EVAL_TENANT = "eval"
+"""Scenario tasks belong to this tenant, not the operator's `local`: they fail on purpose,
+and must not show in `wakeful task list --state failed`, the console or /metrics of the
+operator's tenant (and their memory stays apart from the operator's agents')."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,9 @@ async def run_scenario(
     engine = engine_for(engine, model)
     runner = TaskRunner(engine)
     spec = with_model(scenario.spec, model) if model else scenario.spec
-    task = await runner.submit(scenario.goal, spec, spec_dir=scenario.spec_dir)
+    task = await runner.submit(
+        scenario.goal, spec, spec_dir=scenario.spec_dir, tenant=EVAL_TENANT
+    )
     notes: list[str] = []
     result = await runner.run(task.id)
     decisions = iter(scenario.approvals)

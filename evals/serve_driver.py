@@ -5,6 +5,10 @@ inlined), queue its goal (`POST /tasks`), answer its approvals in the scripted o
 (`POST /tasks/{id}/approval`) and follow `GET /tasks/{id}` until the task ends. The tasks
 can then be exported (`wakeful trace export`) and judged offline (`wakeful eval run
 DATASET --traces DIR`), which matches them to the scenarios by agent name.
+
+The tasks belong to the token's tenant: give it a token of a tenant of their own (as the
+in-process runner uses `eval`), so that scenarios failing on purpose stay out of the
+operator's task list and metrics.
 """
 
 from __future__ import annotations

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import socket
+import textwrap
 import uuid
 from typing import Any, NamedTuple
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from graphs.health_findings import Check, headline, host_checks, verdict
 from tools.untrusted import unwrap
 
 STEP_MARKER = "wakeful_step"  # HumanMessage.additional_kwargs key marking a step's start
 REPORT_TOOL = "write_report"
 _SNIPPET = 600
+_TITLE_CHARS = 80
 
 
 class ToolInfo(NamedTuple):
@@ -103,16 +106,40 @@ def _markdown(output: str) -> list[str]:
     return ["```json", output.strip(), "```"]
 
 
-def _report_body(goal: str, outputs: dict[str, str], step_results: dict[str, str]) -> str:
-    lines = [
+def _health_lines(checks: list[Check]) -> list[str]:
+    """Verdict first, then what was flagged, then what was checked and found fine."""
+    lines = [f"**Verdict: {verdict(checks)}.**", ""]
+    flagged = [c for c in checks if c.flagged]
+    if flagged:
+        lines += ["## Flagged", "", *(f"- **{c.subject}**: {c.finding}" for c in flagged), ""]
+    fine = [c for c in checks if not c.flagged]
+    if fine:
+        lines += ["## Checked, fine", "", *(f"- {c.subject}: {c.finding}" for c in fine), ""]
+    return lines
+
+
+def _report_title(goal: str, checks: list[Check]) -> str:
+    if checks:
+        return f"Host health of {socket.gethostname()}: {headline(checks)}"
+    return "Report: " + textwrap.shorten(goal or "report", _TITLE_CHARS, placeholder="…")
+
+
+def _report_body(
+    goal: str, outputs: dict[str, str], step_results: dict[str, str], checks: list[Check]
+) -> str:
+    lines = _health_lines(checks) if checks else []
+    lines += [
         f"Goal: {goal}",
         "",
         f"Host: `{socket.gethostname()}`. Written by the scripted model (no LLM) from the "
         "tool output below.",
         "",
     ]
+    level = "###" if checks else "##"
+    if checks:
+        lines += ["## Tool output", ""]
     for name, output in outputs.items():
-        lines += [f"## {name}", "", *_markdown(output), ""]
+        lines += [f"{level} {name}", "", *_markdown(output), ""]
     if not outputs:
         for step_id, result in step_results.items():
             lines += [f"## {step_id}", "", result, ""]
@@ -134,10 +161,10 @@ def _work(messages: list[BaseMessage], tools: list[ToolInfo], hints: dict[str, A
 
     if "report" in description and REPORT_TOOL in names:
         if REPORT_TOOL not in called_in_step:
-            body = _report_body(
-                str(hints.get("goal", "")), _tool_outputs(messages), hints.get("step_results", {})
-            )
-            title = "Report: " + str(hints.get("goal", "report"))[:80]
+            goal, outputs = str(hints.get("goal", "")), _tool_outputs(messages)
+            checks = host_checks(outputs)
+            body = _report_body(goal, outputs, hints.get("step_results", {}), checks)
+            title = _report_title(goal, checks)
             return AIMessage(
                 content="Writing the report from the data gathered so far.",
                 tool_calls=[
@@ -157,7 +184,10 @@ def _work(messages: list[BaseMessage], tools: list[ToolInfo], hints: dict[str, A
     outputs = _tool_outputs(messages)
     if not outputs:
         return AIMessage(content=f"No tool results to go on; noted the goal: {hints.get('goal')}")
-    lines = ["Summary of what came back:"]
+    checks = host_checks(outputs)
+    lines = [f"Verdict: {verdict(checks)}."] if checks else []
+    lines += [f"Flagged {c.subject}: {c.finding}" for c in checks if c.flagged]
+    lines.append("Summary of what came back:")
     for name, output in outputs.items():
         compact = " ".join(output.split())
         lines.append(f"- {name}: {compact[:_SNIPPET]}")

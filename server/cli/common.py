@@ -103,16 +103,17 @@ async def open_engine(config: Settings):
 
 
 def unique_prefix_match(what: str, prefix: str, matches: list[str]) -> str:
-    """The one id among `matches` (ids starting with `prefix`); else a clear error."""
+    """The one of `matches` (the `what`s starting with `prefix`: ids are shown shortened,
+    so their start is accepted wherever a full one is); else an error saying which."""
     if not prefix:
-        raise ConfigError(f"give a {what} id (or the start of one)")
+        raise ConfigError(f"give a {what} (or its start)")
     if prefix in matches:
         return prefix
     if not matches:
-        raise NotFound(f"no {what} with an id starting with {prefix!r}")
+        raise NotFound(f"no {what} starts with {prefix!r}")
     if len(matches) > 1:
         shown = ", ".join(sorted(matches)[:5])
-        raise ConfigError(f"{prefix!r} is the start of several {what} ids ({shown}); "
+        raise ConfigError(f"{prefix!r} is the start of several {what}s ({shown}); "
                           "give more characters")
     return matches[0]
 

@@ -157,7 +157,7 @@ def forget(
                 matches = await asyncio.to_thread(
                     stores.episodic.ids_starting_with, tenant, agent, episode
                 )
-                full_id = unique_prefix_match(f"{agent} episode", episode, matches)
+                full_id = unique_prefix_match(f"episode id of {agent}", episode, matches)
                 await asyncio.to_thread(stores.episodic.delete, tenant, agent, [full_id])
                 console.print(f"forgot episode {full_id}")
             elif fact is not None:
@@ -166,7 +166,7 @@ def forget(
                 matches = await asyncio.to_thread(
                     stores.knowledge.fact_ids_starting_with, tenant, agent, fact
                 )
-                full_id = unique_prefix_match(f"{agent} fact", fact, matches)
+                full_id = unique_prefix_match(f"fact id of {agent}", fact, matches)
                 await asyncio.to_thread(stores.knowledge.delete_fact, tenant, agent, full_id)
                 console.print(f"forgot fact {full_id}")
             else:

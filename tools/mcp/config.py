@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tools.spec import Scope
 
@@ -36,6 +36,8 @@ PinMode = Literal["auto", "manual"]
 manual: every description, the first included, waits for an operator's approval."""
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# No "_": the first "__" of a model-facing tool name ends the server part.
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,23}")
 
 
 _OWN_PYTHON = frozenset({"python", "python3"})
@@ -45,8 +47,7 @@ class McpServerConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # No "_" in server names: the first "__" of a model-facing name ends the server part.
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,23}$")
+    name: str
     transport: Transport
     command: str | None = None
     args: list[str] = Field(default_factory=list)
@@ -61,6 +62,18 @@ class McpServerConfig(BaseModel):
     connect_timeout_s: float = Field(default=20.0, gt=0, description="to start and initialize")
     max_retries: int = Field(default=2, ge=0, le=10)
     max_output_chars: int = Field(default=8_000, ge=64)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _NAME.fullmatch(name):
+            raise ValueError(
+                f"MCP server name {name!r} must be 1-24 lower-case letters, digits or '-', "
+                "starting with a letter or digit: the model sees its tools as "
+                "<server>__<tool>, so '_' (and anything a tool name cannot hold) would make "
+                "the server part ambiguous"
+            )
+        return name
 
     @model_validator(mode="after")
     def _transport_fields(self) -> McpServerConfig:

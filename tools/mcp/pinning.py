@@ -11,10 +11,10 @@ Who approves:
   ever seen for a tool is approved by "pin:auto-first-use"; later changes wait for a person.
 - `pin: manual`: every digest waits for a person.
 - A person approves with `PinStore.approve(...)` (who and when are recorded), from the
-  command line:
+  command line, on the same settings as every other command (embedded database included):
 
-      python -m tools.mcp.pinning list --pending          # needs DATABASE_URL
-      python -m tools.mcp.pinning approve SERVER TOOL DIGEST --by alice
+      wakeful tool pins list --pending
+      wakeful tool pins approve SERVER TOOL DIGEST --by alice
 
 Approvals hold for the server name across agents, and an approved digest stays approved
 (a server switching back to an approved description is trusted again).
@@ -22,12 +22,8 @@ Approvals hold for the server name across agents, and an approved digest stays a
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import getpass
 import hashlib
 import json
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +34,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict
 
-from stack.errors import ConfigError, NotFound, WakefulError
+from stack.errors import ConfigError, NotFound
 from stack.sql import load_queries
 from tools.mcp.config import PinMode
 
@@ -114,7 +110,7 @@ class PinStore:
         if pin is None:
             raise NotFound(
                 f"no pin {digest!r} for MCP tool {server}.{tool}; list them with "
-                "`python -m tools.mcp.pinning list`"
+                "`wakeful tool pins list`"
             )
         return pin
 
@@ -131,45 +127,3 @@ class PinStore:
             await cur.execute(_q("list_pins"), {"server": server, "pending": pending})
             rows = await cur.fetchall()
         return [Pin.model_validate(row) for row in rows]
-
-
-async def _main(argv: list[str]) -> int:
-    from stack.settings import load_settings
-
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.mcp.pinning",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--database-url", default=None, help="default: $DATABASE_URL")
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="show pins")
-    listing.add_argument("--server")
-    listing.add_argument("--pending", action="store_true", help="only unapproved ones")
-    approving = commands.add_parser("approve", help="approve one digest of a tool")
-    approving.add_argument("server")
-    approving.add_argument("tool")
-    approving.add_argument("digest")
-    approving.add_argument("--by", default=getpass.getuser(), help="who approves")
-    args = parser.parse_args(argv)
-
-    url = args.database_url or load_settings().database_url
-    if not url:
-        raise ConfigError("set DATABASE_URL (or pass --database-url) to reach the pins")
-    async with AsyncConnectionPool(url, kwargs={"autocommit": True}, open=False) as pool:
-        store = PinStore(pool)
-        if args.command == "approve":
-            pin = await store.approve(args.server, args.tool, args.digest, approved_by=args.by)
-            print(f"approved {pin.server}.{pin.tool} {pin.digest} by {pin.approved_by}")
-            return 0
-        for pin in await store.list(server=args.server, pending=args.pending):
-            state = f"approved by {pin.approved_by}" if pin.approved else "PENDING"
-            print(f"{pin.server}.{pin.tool} {pin.digest} {state}\n    {pin.description[:200]}")
-    return 0
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(asyncio.run(_main(sys.argv[1:])))
-    except WakefulError as exc:
-        sys.exit(f"error: {exc}")

@@ -146,7 +146,7 @@ async def _discover(connection: McpConnection, pins: PinStore | None) -> list[Mc
         if not tool.approved:
             log.warning(
                 "MCP tool %s.%s (digest %s) is not approved and is denied; approve it with "
-                "`python -m tools.mcp.pinning approve %s %s %s`",
+                "`wakeful tool pins approve %s %s %s`",
                 config.name,
                 _mcp_name(tool),
                 tool.digest,
