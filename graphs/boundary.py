@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
@@ -59,7 +60,9 @@ Node = Callable[[NodeRun], Awaitable[dict[str, Any] | Command]]
 def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | Command]]:
     async def run_node(state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | Command:
         deps = await deps_of(runtime)
-        stop = await deps.channel.boundary(name, announce=name in LONG_NODES)
+        stop = await deps.channel.boundary(
+            name, announce=name in LONG_NODES, scope=_node_run_scope(name)
+        )
         stop_event = deps.extras.get("stop_event")
         stop = stop or (stop_event is not None and stop_event.is_set())
         if name not in UNSTOPPABLE and (stop or state.get("stop_reason") == "canceled"):
@@ -75,26 +78,43 @@ def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | 
                 key=f"budget:{exc.budget}",
             )
             result = Command(goto=FINALIZE, update={"stop_reason": exc.budget, "usage": exc.usage})
-            await deps.channel.flush()
+            await deps.channel.flush(usage=dict(exc.usage))
         except RunStopped:
             result = Command(goto=FINALIZE, update={"stop_reason": "canceled"})
-        return _charge_time(run, result)
+        return result
 
     run_node.__name__ = name
     return run_node
 
 
+def _node_run_scope(name: str) -> str | None:
+    """This run of the node, as LangGraph numbers it: the same when the node runs again
+    after a crash or an interrupt (its task id derives from the checkpoint and step)."""
+    try:
+        metadata = get_config().get("metadata") or {}
+    except RuntimeError:  # called outside a graph run
+        return None
+    task = str(metadata.get("langgraph_checkpoint_ns", "")).rpartition(":")[2][:8]
+    return f"{metadata.get('langgraph_step')}:{name}:{task}"
+
+
 async def _run_and_flush(node: Node, run: NodeRun) -> dict[str, Any] | Command:
-    """Run the node, then write its events before LangGraph checkpoints it.
+    """Run the node, then write its events and usage before LangGraph checkpoints it.
 
     Flushing at the end of the node (and not at the next one's start) means the events of
-    a checkpointed node are never lost to a crash; the flush also brings back the cancel
-    flag that the next boundary acts on. One round trip per node either way.
+    a checkpointed node are never lost to a crash, and the usage on the task row is never
+    behind by more than one node, however the run ends; the flush also brings back the
+    cancel flag that the next boundary acts on. One round trip per node either way.
     """
     try:
-        return await node(run)
-    finally:
+        result = _charge_time(run, await node(run))
+    except BaseException:
         await run.deps.channel.flush()
+        raise
+    update = result.update if isinstance(result, Command) else result
+    usage = update.get("usage") if isinstance(update, dict) else None
+    await run.deps.channel.flush(usage=dict(usage) if usage else None)
+    return result
 
 
 def _charge_time(run: NodeRun, result: dict[str, Any] | Command) -> dict[str, Any] | Command:

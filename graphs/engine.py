@@ -1,6 +1,6 @@
 """The durable pieces a run needs, opened once per process: Postgres pool, migrations,
-the LangGraph checkpointer and store, task records, the tool ledger, the compiled graph,
-and (on first use) the memory tiers."""
+the LangGraph checkpointer and store, task records, the task lifecycle and the heartbeat of
+its run leases, the tool ledger, the compiled graph, and (on first use) the memory tiers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from psycopg_pool import AsyncConnectionPool
 from graphs.agent_memory import MemoryStores
 from graphs.graph import build_graph
 from stack.errors import ServiceUnavailable
+from stack.leases import LeaseKeeper
+from stack.lifecycle import TaskLifecycle
 from stack.migrate import apply_migrations
 from stack.postgres import ensure_postgres, open_pool
 from stack.settings import Settings
@@ -32,6 +34,8 @@ class Engine:
     pool: AsyncConnectionPool
     checkpointer: AsyncPostgresSaver
     records: TaskRecords
+    lifecycle: TaskLifecycle
+    leases: LeaseKeeper
     ledger: ToolLedger
     graph: CompiledStateGraph
     store: AsyncPostgresStore
@@ -53,6 +57,8 @@ class Engine:
             pool=pool,
             checkpointer=checkpointer,
             records=TaskRecords(pool),
+            lifecycle=TaskLifecycle(pool),
+            leases=LeaseKeeper(url, lease_seconds=settings.lease_seconds),
             ledger=ToolLedger(pool),
             graph=build_graph(checkpointer),
             store=store,
@@ -104,6 +110,7 @@ class Engine:
             await self._memory.drain()
             await asyncio.to_thread(self._close_memory, self._memory)
             self._memory = None
+        await asyncio.to_thread(self.leases.close)
         await self.pool.close()
 
     def _close_memory(self, stores: MemoryStores) -> None:

@@ -22,7 +22,8 @@ APPROVAL_DECIDED = "approval_decided"
 BUDGET_EXHAUSTED = "budget_exhausted"
 STUCK_DETECTED = "stuck_detected"
 COMPACTION = "compaction"
-STATE_CHANGE = "state_change"
+STATE_CHANGE = "state_change"  # written by the lifecycle (stack/lifecycle.sql), never a node
+RUN_STARTED = "run_started"  # a run claimed the task (owner, lease epoch, why)
 FINISHED = "finished"
 
 Listener = Callable[[str, dict[str, Any]], Awaitable[None] | None]
@@ -34,13 +35,18 @@ class TaskChannel(Protocol):
     async def emit(self, type: str, data: dict[str, Any], *, key: str | None = None) -> None:
         """Append an event; an event with a `key` already recorded for the task is dropped."""
 
-    async def boundary(self, node: str, *, announce: bool = False) -> bool:
+    async def boundary(
+        self, node: str, *, announce: bool = False, scope: str | None = None
+    ) -> bool:
         """Record entering `node`; returns True when the task must stop (cancel / kill switch).
 
-        `announce` asks for the entry to be visible while the node runs (a long node)."""
+        `announce` asks for the entry to be visible while the node runs (a long node).
+        `scope` names this run of the node, the same when it runs again after a crash: the
+        node's events are keyed under it, so a re-run records nothing twice."""
 
-    async def flush(self) -> bool:
-        """Write any buffered events now; returns True when the task must stop."""
+    async def flush(self, *, usage: dict[str, Any] | None = None) -> bool:
+        """Write any buffered events (and the run's `usage` so far) now; returns True when
+        the task must stop."""
 
 
 class LogChannel:
@@ -53,11 +59,13 @@ class LogChannel:
     async def emit(self, type: str, data: dict[str, Any], *, key: str | None = None) -> None:
         self._log.info("%s %s %s", self.task_id, type, data)
 
-    async def boundary(self, node: str, *, announce: bool = False) -> bool:
+    async def boundary(
+        self, node: str, *, announce: bool = False, scope: str | None = None
+    ) -> bool:
         await self.emit(NODE, {"node": node})
         return False
 
-    async def flush(self) -> bool:
+    async def flush(self, *, usage: dict[str, Any] | None = None) -> bool:
         return False
 
 
@@ -79,10 +87,12 @@ class ListeningChannel:
         await self._inner.emit(type, data, key=key)
         await self._notify(type, data)
 
-    async def boundary(self, node: str, *, announce: bool = False) -> bool:
-        stop = await self._inner.boundary(node, announce=announce)
+    async def boundary(
+        self, node: str, *, announce: bool = False, scope: str | None = None
+    ) -> bool:
+        stop = await self._inner.boundary(node, announce=announce, scope=scope)
         await self._notify(NODE, {"node": node})
         return stop
 
-    async def flush(self) -> bool:
-        return await self._inner.flush()
+    async def flush(self, *, usage: dict[str, Any] | None = None) -> bool:
+        return await self._inner.flush(usage=usage)

@@ -1,12 +1,18 @@
-"""Drives one task's graph run and keeps its task row true.
+"""The one entry point of a task's run, for every caller: the CLI's run and resume, the
+server's workers, tests.
 
-`submit` creates the row; `run` starts, resumes after a crash (from the last checkpoint) or
-answers a pending approval, and returns when the run ends or waits for a person. The CLI
-and the server's workers both use it.
+`submit` creates the row (through the lifecycle, stack/lifecycle.py). `run` claims the task
+with a lease (the same claim whoever runs it: a task held by a live run is refused, naming
+the holder), keeps the lease alive while the graph runs — a first run, a resume after a
+crash from the last checkpoint, or an answer to a pending request — and ends the task, or
+parks it for a person, through the lifecycle. Its state changes, events and usage are
+written by the lifecycle in one transaction each.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from contextlib import AsyncExitStack
@@ -14,37 +20,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
+from psycopg_pool import PoolTimeout
 
 from graphs.agent_memory import AgentMemory, MemoryStores
 from graphs.approval import ApprovalDecision
 from graphs.budgets import Budgets
 from graphs.context import AgentDeps, RunContext, open_toolset, semantic_embedder, toolset_for
 from graphs.engine import Engine
-from graphs.events import (
-    APPROVAL_DECIDED,
-    APPROVAL_REQUESTED,
-    STATE_CHANGE,
-    Listener,
-    ListeningChannel,
-)
+from graphs.events import APPROVAL_DECIDED, APPROVAL_REQUESTED, Listener, ListeningChannel
 from graphs.models import RoleModels, build_models
 from graphs.nodes.finalize import COMPLETED
 from graphs.spec import AgentSpec
 from graphs.state import initial_state
-from stack.errors import ConfigError, WakefulError
+from stack.errors import ConfigError, LeaseLost, TransitionRefused, WakefulError
+from stack.lifecycle import Lease, LeaseHeld, run_owner
 from stack.task_records import TaskRow, TaskState
-from tools.registry import Toolset
 
 log = logging.getLogger(__name__)
-_NO_TOOLS = Toolset({})  # for recording a run that could not start its tools
+
+# The database went away mid-run: the run is not the task's fault, and resumes later.
+INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, PoolTimeout)
+
+
+class RunStartFailed(WakefulError):
+    """The run could not start its tools (an MCP server that will not start, say): often
+    transient, so the caller may try again before the task fails `start_failed`."""
 
 
 @dataclass
 class RunResult:
     task: TaskRow
-    interrupts: list[dict[str, Any]] = field(default_factory=list)  # pending approvals
+    interrupts: list[dict[str, Any]] = field(default_factory=list)  # pending requests
 
     @property
     def waiting(self) -> bool:
@@ -72,9 +81,11 @@ def self_contained(spec: AgentSpec, spec_dir: Path | None) -> dict[str, Any]:
 
 
 class TaskRunner:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, role: str = "cli") -> None:
         self.engine = engine
         self.records = engine.records
+        self.lifecycle = engine.lifecycle
+        self.role = role  # names this caller in lease owners: "cli", "worker/job42"
 
     async def submit(
         self,
@@ -90,30 +101,30 @@ class TaskRunner:
             raise ConfigError("the goal is empty")
         if not spec.mcp_servers:  # MCP tool names are only known once the servers run
             toolset_for(spec, self.engine.settings)  # unknown tool names: ConfigError now
-        stored = self_contained(spec, spec_dir)
-        return await self.records.create_task(
+        task, _ = await self.lifecycle.create(
             goal=goal,
             agent=spec.name,
             budgets=(budgets or spec.budgets).model_dump(),
-            agent_spec=stored,
+            agent_spec=self_contained(spec, spec_dir),
             tenant=tenant,
             task_id=task_id,
         )
+        return task
 
     def deps_for(
         self,
         task: TaskRow,
         listeners: tuple[Listener, ...] = (),
         *,
-        continuous: bool = False,
-        toolset: Toolset | None = None,
+        toolset: Any = None,
         memory: MemoryStores | None = None,
+        lease: Lease | None = None,
     ) -> AgentDeps:
         """What a run of `task` needs; `toolset` comes from `open_toolset` for MCP agents,
         `memory` from `Engine.memory()` (without it the run has no long-term memory)."""
         settings = self.engine.settings
         spec = AgentSpec.model_validate(task.agent_spec)
-        channel = self.records.channel(task.id)
+        channel = self.records.channel(task.id, epoch=lease.epoch if lease else None)
         models = build_models(spec, settings)
         extras: dict[str, Any] = {}
         if memory is not None:
@@ -124,12 +135,12 @@ class TaskRunner:
             settings=settings,
             models=models,
             extras=extras,
-            toolset=toolset or toolset_for(spec, settings, continuous=continuous),
+            toolset=toolset or toolset_for(spec, settings, continuous=task.continuous),
             channel=ListeningChannel(channel, *listeners) if listeners else channel,
             budgets=Budgets.model_validate(task.budgets),
             ledger=self.engine.ledger,
             embedder=semantic_embedder(spec, settings),
-            continuous=continuous,
+            continuous=task.continuous,
         )
 
     def config(self, task_id: str, budgets: Budgets) -> dict[str, Any]:
@@ -147,65 +158,106 @@ class TaskRunner:
         task_id: str,
         *,
         decision: ApprovalDecision | None = None,
+        interrupt_id: str | None = None,
         listeners: tuple[Listener, ...] = (),
-        deps: AgentDeps | None = None,
-        continuous: bool = False,
+        stop_event: asyncio.Event | None = None,
     ) -> RunResult:
-        """Run until the task ends or waits for approval.
+        """Run until the task ends or waits for a person.
 
-        The agent's MCP servers (if any) run for the duration of this call.
+        A `decision` answers the pending request (the one `interrupt_id` names, when given:
+        an answer to a request that no longer waits is dropped). LeaseHeld when another run
+        holds the task; RunStartFailed when its tools cannot start. The agent's MCP servers
+        (if any) run for the duration of this call.
         """
+        if decision is not None:
+            await self._answer(task_id, decision)
+        claim = await self.lifecycle.claim(
+            task_id, run_owner(self.role), lease_seconds=self.engine.leases.lease_seconds
+        )
+        if claim.held_by is not None:
+            raise LeaseHeld(claim.task, claim.held_by, claim.task.lease_expires_at)
+        if claim.lease is None:  # ended, or waiting for a person
+            task = claim.task
+            waiting = task.state == "input-required"
+            return RunResult(task, await self.pending_interrupts(task_id) if waiting else [])
+        lease, stop = claim.lease, stop_event or asyncio.Event()
+        if claim.task.cancel_requested:
+            stop.set()
+        loop = asyncio.get_running_loop()
+        try:
+            with self.engine.leases.keep(lease, lambda: loop.call_soon_threadsafe(stop.set)):
+                return await self._run_claimed(
+                    claim.task, lease, decision, interrupt_id, listeners, stop
+                )
+        finally:
+            with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
+                await self.lifecycle.release(lease)
+
+    async def _answer(self, task_id: str, decision: ApprovalDecision) -> None:
+        """A person's answer given to this call (the CLI): the waiting task works again."""
         task = await self.records.get_task(task_id)
-        if task.terminal:
-            return RunResult(task)
-        if deps is not None:
-            return await self._run(task, deps, decision)
+        if task.state == "input-required":
+            await self.lifecycle.transition(
+                task_id, "working",
+                detail={"by": decision.decided_by, "decision": decision.action},
+            )
+
+    async def _run_claimed(
+        self,
+        task: TaskRow,
+        lease: Lease,
+        decision: ApprovalDecision | None,
+        interrupt_id: str | None,
+        listeners: tuple[Listener, ...],
+        stop: asyncio.Event,
+    ) -> RunResult:
         spec = AgentSpec.model_validate(task.agent_spec)
+        engine = self.engine
         async with AsyncExitStack() as stack:
             try:
                 toolset = await stack.enter_async_context(
-                    open_toolset(
-                        spec, self.engine.settings, pool=self.engine.pool, continuous=continuous
-                    )
+                    open_toolset(spec, engine.settings, pool=engine.pool,
+                                 continuous=task.continuous)
                 )
             except WakefulError as exc:  # an MCP server that will not start, say
-                deps = self.deps_for(task, listeners, continuous=continuous, toolset=_NO_TOOLS)
-                await deps.channel.emit("error", {"error": str(exc)[:2000]})
-                return RunResult(await self._end(deps, task, "error", str(exc)))
-            memory = await self.engine.memory(
+                raise RunStartFailed(str(exc)) from exc
+            memory = await engine.memory(
                 episodic=spec.memory.episodic, knowledge=spec.memory.knowledge
             )
-            deps = self.deps_for(
-                task, listeners, continuous=continuous, toolset=toolset, memory=memory
-            )
-            return await self._run(task, deps, decision)
+            deps = self.deps_for(task, listeners, toolset=toolset, memory=memory, lease=lease)
+            deps.extras["stop_event"] = stop
+            return await self._drive(task, lease, deps, decision, interrupt_id)
 
-    async def _run(
-        self, task: TaskRow, deps: AgentDeps, decision: ApprovalDecision | None
+    async def _drive(
+        self,
+        task: TaskRow,
+        lease: Lease,
+        deps: AgentDeps,
+        decision: ApprovalDecision | None,
+        interrupt_id: str | None,
     ) -> RunResult:
-        task_id = task.id
         graph = self.engine.graph
-        config = self.config(task_id, deps.budgets)
+        config = self.config(task.id, deps.budgets)
         snapshot = await graph.aget_state(config)
 
         run_input: Any
         if not snapshot.values:
             run_input = initial_state(task.goal, time.time())
         elif snapshot.interrupts:
-            if decision is None:
-                return RunResult(task, await self.pending_interrupts(task_id))
-            interrupt = snapshot.interrupts[0]
+            pending = snapshot.interrupts[0]
+            if decision is None or interrupt_id not in (None, pending.id):
+                # nobody answered this request yet (a crash came between the interrupt and
+                # its bookkeeping, or the answer was for an earlier request): wait again
+                return await self._wait_for_person(task, lease, deps, snapshot.values)
             await deps.channel.emit(
                 APPROVAL_DECIDED,
-                _decision_event(interrupt.value, decision),
-                key=f"approval_decided:{interrupt.id}",
+                _decision_event(pending.value, decision),
+                key=f"approval_decided:{pending.id}",
             )
             run_input = Command(resume=decision.model_dump())
         else:
             run_input = None  # resume from the last checkpoint
 
-        if task.state != "working":
-            task = await self._change_state(deps, task, "working")
         try:
             await graph.ainvoke(
                 run_input,
@@ -214,59 +266,73 @@ class TaskRunner:
                 durability=self.engine.settings.durability,
             )
         except GraphRecursionError:
-            return RunResult(await self._end(deps, task, "recursion_limit", None))
+            return await self._end(task, lease, deps, "recursion_limit", None)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return RunResult(await self.records.get_task(task.id))
+        except INFRASTRUCTURE_ERRORS:
+            raise  # the database went away: the run is retried once it is back
         except Exception as exc:
-            log.exception("task %s failed", task_id)
-            await deps.channel.emit("error", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
-            return RunResult(await self._end(deps, task, "error", f"{type(exc).__name__}: {exc}"))
+            log.exception("task %s failed", task.id)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            await deps.channel.emit("error", {"error": error}, key=f"error:{lease.epoch}")
+            return await self._end(task, lease, deps, "error", error)
 
         snapshot = await graph.aget_state(config)
         if snapshot.interrupts:
-            for interrupt in snapshot.interrupts:
-                await deps.channel.emit(
-                    APPROVAL_REQUESTED, dict(interrupt.value), key=f"approval:{interrupt.id}"
-                )
-            task = await self._change_state(
-                deps, task, "input-required", usage=snapshot.values.get("usage")
-            )
-            return RunResult(task, await self.pending_interrupts(task_id))
+            return await self._wait_for_person(task, lease, deps, snapshot.values)
         values = snapshot.values
         stop_reason = values.get("stop_reason") or COMPLETED
-        return RunResult(
-            await self._end(deps, task, stop_reason, values.get("output"), values.get("usage"))
+        return await self._end(
+            task, lease, deps, stop_reason, values.get("output"), values.get("usage")
         )
 
-    async def _change_state(
-        self,
-        deps: AgentDeps,
-        task: TaskRow,
-        state: TaskState,
-        *,
-        stop_reason: str | None = None,
-        output: str | None = None,
-        usage: dict[str, Any] | None = None,
-    ) -> TaskRow:
-        row = await self.records.set_state(
-            task.id, state, stop_reason=stop_reason, output=output, usage=usage
+    async def _wait_for_person(
+        self, task: TaskRow, lease: Lease, deps: AgentDeps, values: dict[str, Any]
+    ) -> RunResult:
+        """Tell about every pending request, then park the task for a person (a cancel
+        that came meanwhile wins: the task ends canceled instead)."""
+        interrupts = await self.pending_interrupts(task.id)
+        for interrupt in interrupts:
+            data = {k: v for k, v in interrupt.items() if k != "id"}
+            await deps.channel.emit(APPROVAL_REQUESTED, data, key=f"approval:{interrupt['id']}")
+        parked = await self._move(
+            task, lease, deps, "input-required", usage=values.get("usage")
         )
-        await deps.channel.emit(
-            STATE_CHANGE, {"from": task.state, "to": state, "stop_reason": stop_reason}
-        )
-        await deps.channel.flush()
-        return row
+        return RunResult(parked, interrupts if parked.state == "input-required" else [])
 
     async def _end(
         self,
-        deps: AgentDeps,
         task: TaskRow,
+        lease: Lease,
+        deps: AgentDeps,
         stop_reason: str,
         output: str | None,
         usage: dict[str, Any] | None = None,
-    ) -> TaskRow:
-        state = task_state_for(stop_reason)
-        return await self._change_state(
-            deps, task, state, stop_reason=stop_reason, output=output, usage=usage
+    ) -> RunResult:
+        ended = await self._move(
+            task, lease, deps, task_state_for(stop_reason),
+            stop_reason=stop_reason, output=output, usage=usage,
         )
+        return RunResult(ended)
+
+    async def _move(
+        self,
+        task: TaskRow,
+        lease: Lease,
+        deps: AgentDeps,
+        state: TaskState,
+        **changes: Any,
+    ) -> TaskRow:
+        """Write the run's last events, then the transition (its state_change event with it).
+        Refused (someone ended the task meanwhile) or fenced (the lease was lost): the task
+        as it is now."""
+        try:
+            await deps.channel.flush()
+            return await self.lifecycle.transition(task.id, state, lease=lease, **changes)
+        except (TransitionRefused, LeaseLost) as exc:
+            log.warning("task %s: %s", task.id, exc)
+            return await self.records.get_task(task.id)
 
 
 def agent_memory(

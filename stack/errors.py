@@ -31,3 +31,15 @@ class Conflict(WakefulError):
 
 class Forbidden(WakefulError):
     """The caller may not do this."""
+
+
+class TransitionRefused(Conflict):
+    """The task lifecycle has no such edge; the message names both states."""
+
+
+class KillSwitchOn(Conflict):
+    """The kill switch is on: no task starts until it is turned off."""
+
+
+class LeaseLost(WakefulError):
+    """This run's lease on its task was taken over: it must stop without touching the task."""

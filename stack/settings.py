@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     durability: Durability = Field(default="sync", alias="WAKEFUL_DURABILITY")
     embedding_model: str | None = Field(default=None, alias="WAKEFUL_EMBEDDING_MODEL")
     service_start_timeout_s: float = Field(default=60.0, alias="WAKEFUL_SERVICE_START_TIMEOUT")
+    # A run's lease on its task: renewed every third of this by a heartbeat thread; a run
+    # silent for this long (its process gone) may be taken over by another.
+    lease_seconds: float = Field(default=30.0, gt=0.5, le=3600, alias="WAKEFUL_LEASE_SECONDS")
 
     @field_validator("data_dir")
     @classmethod

@@ -13,10 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from stack.errors import NotFound
+from stack.errors import LeaseLost, NotFound
 from stack.sql import load_queries
 
 TaskState = Literal[
@@ -50,6 +51,13 @@ class TaskRow:
     ended_at: datetime | None
     continuous: bool = False  # an iteration of a continuous agent (stricter tool policy)
     iteration_of: str | None = None  # that agent's id
+    lease_owner: str | None = None  # the run holding the task (stack/lifecycle.py)
+    lease_epoch: int = 0
+    lease_expires_at: datetime | None = None
+    idempotency_key: str | None = None
+    dispatches: int = 0  # runs claimed
+    crash_retries: int = 0  # re-claims after a run vanished (crash, kill, lost worker)
+    error_retries: int = 0  # run jobs that raised
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TaskRow:
@@ -81,30 +89,6 @@ class TaskRecords:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def create_task(
-        self,
-        *,
-        goal: str,
-        agent: str,
-        budgets: dict[str, Any],
-        agent_spec: dict[str, Any],
-        tenant: str = "local",
-        task_id: str | None = None,
-    ) -> TaskRow:
-        params = {
-            "id": task_id or new_task_id(),
-            "tenant": tenant,
-            "agent": agent,
-            "goal": goal,
-            "budgets": Jsonb(budgets),
-            "agent_spec": Jsonb(agent_spec),
-        }
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_q("create_task"), params)
-            row = await cur.fetchone()
-        assert row is not None
-        return TaskRow.from_row(row)
-
     async def get_task(self, task_id: str) -> TaskRow:
         async with self.pool.connection() as conn:
             cur = await conn.execute(_q("get_task"), {"id": task_id})
@@ -116,10 +100,8 @@ class TaskRecords:
     async def find_task(self, task_id_prefix: str) -> TaskRow:
         """A task by id or by an unambiguous id prefix (handy on a terminal)."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT * FROM tasks WHERE id LIKE %s ORDER BY created_at LIMIT 2",
-                (task_id_prefix.replace("%", r"\%").replace("_", r"\_") + "%",),
-            )
+            pattern = task_id_prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            cur = await conn.execute(_q("find_by_prefix"), {"pattern": pattern + "%"})
             rows = await cur.fetchall()
         if not rows:
             raise NotFound(f"no task with id {task_id_prefix}")
@@ -141,35 +123,6 @@ class TaskRecords:
             rows = await cur.fetchall()
         return [TaskRow.from_row(r) for r in rows]
 
-    async def set_state(
-        self,
-        task_id: str,
-        state: TaskState,
-        *,
-        stop_reason: str | None = None,
-        output: str | None = None,
-        usage: dict[str, Any] | None = None,
-    ) -> TaskRow:
-        params = {
-            "id": task_id,
-            "state": state,
-            "stop_reason": stop_reason,
-            "output": output,
-            "usage": Jsonb(usage) if usage is not None else None,
-        }
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_q("set_state"), params)
-            row = await cur.fetchone()
-        if row is None:
-            raise NotFound(f"no task with id {task_id}")
-        return TaskRow.from_row(row)
-
-    async def request_cancel(self, task_id: str) -> bool:
-        """Ask a task to stop at its next node boundary; False if it has already ended."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_q("request_cancel"), {"id": task_id})
-            return await cur.fetchone() is not None
-
     async def append_event(
         self, task_id: str, type: str, data: dict[str, Any], *, key: str | None = None
     ) -> tuple[bool, int | None]:
@@ -177,20 +130,36 @@ class TaskRecords:
         return await self.append_events(task_id, [(type, data, key)])
 
     async def append_events(
-        self, task_id: str, events: list[tuple[str, dict[str, Any], str | None]]
+        self,
+        task_id: str,
+        events: list[tuple[str, dict[str, Any], str | None]],
+        *,
+        epoch: int | None = None,
+        usage: dict[str, Any] | None = None,
     ) -> tuple[bool, int | None]:
-        """Append events in order in one round trip; returns (cancel requested, last seq)."""
+        """Append events in order in one round trip (with the run's usage so far, when
+        given); returns (cancel requested, last seq or None when all were duplicates).
+
+        With `epoch`, only while the run still holds its lease: LeaseLost otherwise."""
         params = {
             "task_id": task_id,
             "types": [e[0] for e in events],
             "datas": [Jsonb(e[1]) for e in events],
             "keys": [e[2] for e in events],
+            "epoch": epoch,
+            "usage": Jsonb(usage) if usage is not None else None,
         }
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_q("append_events"), params)
-            row = await cur.fetchone()
-        if row is None:
-            raise NotFound(f"no task with id {task_id}")
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(_q("append_events"), params)
+                row = await cur.fetchone()
+        except psycopg.Error as exc:
+            if exc.sqlstate == "WK404":
+                raise NotFound(f"no task with id {task_id}") from None
+            raise
+        assert row is not None
+        if row["lease_lost"]:
+            raise LeaseLost(f"task {task_id}: this run lost its lease; it stops here")
         return bool(row["cancel_requested"]), row["seq"]
 
     async def list_events(
@@ -202,53 +171,70 @@ class TaskRecords:
             rows = await cur.fetchall()
         return [EventRow(**r) for r in rows]
 
-    def channel(self, task_id: str) -> PostgresTaskChannel:
-        return PostgresTaskChannel(self, task_id)
+    def channel(self, task_id: str, *, epoch: int | None = None) -> PostgresTaskChannel:
+        return PostgresTaskChannel(self, task_id, epoch=epoch)
 
 
 class PostgresTaskChannel:
     """The graph's TaskChannel backed by the events table (see graphs/events.py).
 
     Events wait in a buffer and go out when the node ends (`flush`), in one statement that
-    also reads the cancel flag: one round trip per node. A crash loses at most the events
-    of the node that was running, and that node runs again on resume.
+    also saves the run's usage and reads the cancel flag: one round trip per node. A crash
+    loses at most the events of the node that was running, and that node runs again on
+    resume — under the same keys (`scope` + position), so nothing is recorded twice.
+    With a lease epoch, a run that lost its lease writes nothing and gets LeaseLost.
     """
 
-    def __init__(self, records: TaskRecords, task_id: str) -> None:
+    def __init__(self, records: TaskRecords, task_id: str, *, epoch: int | None = None) -> None:
         self.records = records
         self.task_id = task_id
+        self.epoch = epoch
         self._pending: list[tuple[str, dict[str, Any], str | None]] = []
+        self._scope: str | None = None  # the node run events are keyed under
+        self._position = 0
         self._stop: bool | None = None  # as of the last flush
         self._entry_write: asyncio.Task[tuple[bool, int | None]] | None = None
 
     async def emit(self, type: str, data: dict[str, Any], *, key: str | None = None) -> None:
+        if key is None and self._scope is not None:
+            key = f"{self._scope}#{self._position}"
+        self._position += 1
         self._pending.append((type, data, key))
 
-    async def boundary(self, node: str, *, announce: bool = False) -> bool:
+    async def boundary(
+        self, node: str, *, announce: bool = False, scope: str | None = None
+    ) -> bool:
         """Record entering `node`; the stop flag comes from the previous node's flush.
 
-        With `announce`, the entry is written at once, concurrently with the node's work,
-        so watchers see a long node while it runs; otherwise it goes with the node's flush.
+        `scope` names this run of the node (stable when it runs again after a crash), so its
+        events are keyed. With `announce`, the entry is written at once, concurrently with
+        the node's work, so watchers see a long node while it runs; otherwise it goes with
+        the node's flush.
         """
-        self._pending.append(("node", {"node": node}, None))
+        self._scope, self._position = scope, 0
+        await self.emit("node", {"node": node})
         if self._stop is None:
             return await self.flush()
         if announce:
             batch, self._pending = self._pending, []
             self._entry_write = asyncio.ensure_future(
-                self.records.append_events(self.task_id, batch)
+                self.records.append_events(self.task_id, batch, epoch=self.epoch)
             )
         return self._stop
 
-    async def flush(self) -> bool:
-        """Write buffered events; returns whether the task was asked to stop."""
+    async def flush(self, *, usage: dict[str, Any] | None = None) -> bool:
+        """Write buffered events (and `usage`); returns whether the task was asked to stop."""
         if self._entry_write is not None:
             entry, self._entry_write = self._entry_write, None
             self._stop, _ = await entry
-        if not self._pending:
+        if not self._pending and usage is None:
             task = await self.records.get_task(self.task_id)
+            if self.epoch is not None and task.lease_epoch != self.epoch:
+                raise LeaseLost(f"task {self.task_id}: this run lost its lease; it stops here")
             self._stop = task.cancel_requested
             return self._stop
         batch, self._pending = self._pending, []
-        self._stop, _ = await self.records.append_events(self.task_id, batch)
+        self._stop, _ = await self.records.append_events(
+            self.task_id, batch, epoch=self.epoch, usage=usage
+        )
         return self._stop

@@ -1,7 +1,13 @@
-"""`wakeful run` and `wakeful resume`: one task in the foreground with a live view."""
+"""`wakeful run` and `wakeful resume`: one task in the foreground with a live view.
+
+They run the task through the same entry point as the server's workers (claim, lease,
+kill switch, pause): a task another run holds is refused, naming the holder. Ctrl-C leaves
+the task resumable from its last checkpoint.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -14,9 +20,17 @@ from rich.prompt import Prompt
 from graphs.approval import ApprovalDecision
 from graphs.budgets import Budgets
 from graphs.engine import Engine
-from graphs.runner import RunResult, TaskRunner
+from graphs.runner import RunResult, RunStartFailed, TaskRunner
 from graphs.spec import AgentSpec, default_agent_spec, load_agent_spec
-from server.cli.common import console, err_console, handle_errors, open_engine, run_async, settings
+from server.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    is_interactive,
+    open_engine,
+    run_async,
+    settings,
+)
 from server.cli.live_view import LiveView
 from stack.errors import ConfigError
 from stack.task_records import TaskRow
@@ -28,7 +42,13 @@ class ApproveMode(StrEnum):
     deny = "deny"
 
 
+class NoOneToAsk(Exception):
+    """--approve ask, but there is no terminal to ask on."""
+
+
 def _decide(request: dict[str, Any], mode: ApproveMode) -> ApprovalDecision:
+    if mode is ApproveMode.ask and not is_interactive():
+        raise NoOneToAsk
     if mode is ApproveMode.auto:
         return ApprovalDecision(action="approve", decided_by="cli:--approve auto")
     if mode is ApproveMode.deny:
@@ -74,10 +94,36 @@ async def drive(
     decision: ApprovalDecision | None = None
     while True:
         with view:
-            result = await runner.run(task.id, decision=decision, listeners=(view.on_event,))
-        if not result.waiting:
+            try:
+                result = await runner.run(task.id, decision=decision, listeners=(view.on_event,))
+            except RunStartFailed as exc:  # in the foreground, nobody retries: fail it now
+                ended = await engine.lifecycle.transition(
+                    task.id, "failed", stop_reason="start_failed", output=str(exc)
+                )
+                return RunResult(ended)
+        if not result.waiting or not result.interrupts:
             return result
-        decision = _decide(result.interrupts[0], approve)
+        try:
+            decision = _decide(result.interrupts[0], approve)
+        except NoOneToAsk:
+            tool = result.interrupts[0].get("tool")
+            err_console.print(
+                f"task {task.id} waits for a decision on {tool}, and --approve ask has no "
+                f"terminal to ask on. Answer with: wakeful task approve {task.id} "
+                "[--reject --comment …] [--edit JSON], then: wakeful resume "
+                f"{task.id} (or use --approve auto|deny)"
+            )
+            return result
+
+
+async def _interruptible(running: Any, task: TaskRow) -> RunResult | None:
+    """Ctrl-C: asyncio turns SIGINT into cancelling the main task. The run gives its lease
+    up on the way out, so the task is resumable at once; None tells the caller."""
+    try:
+        return await running
+    except asyncio.CancelledError:
+        err_console.print(f"interrupted; continue with: wakeful resume {task.id}")
+        return None
 
 
 def _models_label(engine: Engine, spec: AgentSpec) -> str:
@@ -154,10 +200,9 @@ def run(
             task = await TaskRunner(engine).submit(
                 goal, spec, budgets=budgets, spec_dir=agent.parent if agent else None
             )
-            try:
-                result = await drive(engine, task, approve, models=_models_label(engine, spec))
-            except KeyboardInterrupt:
-                err_console.print(f"interrupted; continue with: wakeful resume {task.id}")
+            result = await _interruptible(drive(engine, task, approve,
+                                                models=_models_label(engine, spec)), task)
+            if result is None:
                 return 130
             print_result(result, print_report=print_report)
             return _exit_code(result)
@@ -182,7 +227,10 @@ def resume(
                 print_result(RunResult(task), print_report=print_report)
                 return _exit_code(RunResult(task))
             spec = AgentSpec.model_validate(task.agent_spec)
-            result = await drive(engine, task, approve, models=_models_label(engine, spec))
+            result = await _interruptible(drive(engine, task, approve,
+                                                models=_models_label(engine, spec)), task)
+            if result is None:
+                return 130
             print_result(result, print_report=print_report)
             return _exit_code(result)
 

@@ -1,9 +1,17 @@
-"""The jobs the queue runs: task runs, and maintenance (stalled-job retry, pruning, alert
-webhooks). Job functions are thin: they find the process's runtime in the job context.
+"""The jobs the queue runs: task runs, and maintenance (stalled-job retry, orphan
+re-dispatch, pruning, alert webhooks). Job functions are thin: they find the process's
+runtime in the job context.
 
 Two queues: `wakeful` holds task runs (one job per run, procrastinate `lock` = task id, so
 two runs of one task never overlap); `wakeful-maintenance` is served by its own worker
 slot, so maintenance never waits behind long task runs.
+
+Retries are counted apart by cause. A run cut short by a shutdown, a crash (re-dispatched by
+the stalled-job check) or a database outage costs the task nothing: it resumes from its last
+checkpoint (the lifecycle counts crashes on the task row and ends a crash loop). A task held
+by another live run is tried again when that lease would expire. Only a run job that raises
+counts against RUN_ERROR_ATTEMPTS, with backoff; then the task fails with a named reason
+(`start_failed` when its tools never started, `run_failed` otherwise).
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from procrastinate import JobContext, RetryDecision
 from procrastinate.exceptions import JobAborted
 from procrastinate.retry import BaseRetryStrategy
 
+from graphs.runner import INFRASTRUCTURE_ERRORS, RunStartFailed
 from server.runtime.execution import JobInfo
+from stack.lifecycle import LeaseHeld
 
 if TYPE_CHECKING:
     from server.runtime.alerts import AlertEvaluator
@@ -34,7 +44,9 @@ PRUNE = "wakeful.prune_jobs"
 DELIVER_ALERT = "wakeful.deliver_alert"
 CONTEXT_KEY = "wakeful"
 
-RUN_ATTEMPTS = 5  # a run job that keeps failing (not the graph: the database, say)
+RUN_ERROR_ATTEMPTS = 5  # run jobs that raised (not the graph's own failures)
+REDISPATCH = "wakeful.redispatch_orphans"
+ORPHANED_AFTER_SECONDS = 60
 KEEP_FINISHED_RUN_JOBS_HOURS = 24 * 7
 
 
@@ -51,18 +63,27 @@ def runtime_of(context: JobContext) -> JobRuntime:
     return context.additional_context[CONTEXT_KEY]
 
 
+class RetryLater(Exception):
+    """Run this job again in `seconds`; it counts against nothing."""
+
+    def __init__(self, seconds: float, why: str) -> None:
+        super().__init__(why)
+        self.seconds = seconds
+
+
 class RunRetry(BaseRetryStrategy):
     """A run cut short by a worker shutdown is queued again at once (it resumes from its last
-    checkpoint); a run job that raised is retried with backoff, a few times."""
+    checkpoint); RetryLater says when; any other exception is final (run_task has counted
+    it and raised RetryLater while attempts remain)."""
 
     def get_retry_decision(
         self, *, exception: BaseException, job: procrastinate.jobs.Job
     ) -> RetryDecision | None:
         if isinstance(exception, asyncio.CancelledError | JobAborted):
             return RetryDecision(retry_in={"seconds": 0})
-        if job.attempts + 1 >= RUN_ATTEMPTS:
-            return None
-        return RetryDecision(retry_in={"seconds": 2 ** (job.attempts + 1)})
+        if isinstance(exception, RetryLater):
+            return RetryDecision(retry_in={"seconds": exception.seconds})
+        return None
 
 
 class WebhookRetry(BaseRetryStrategy):
@@ -89,10 +110,19 @@ async def run_task(
     execution = runtime_of(context).execution
     try:
         return await execution.run(task_id, info, decision=decision, interrupt_id=interrupt_id)
+    except LeaseHeld as exc:
+        raise RetryLater(max(1.0, exc.seconds_left + 1.0), str(exc)) from exc
+    except INFRASTRUCTURE_ERRORS as exc:  # the database went away: try again, uncounted
+        delay = min(30.0, 2.0 ** min(job.attempts, 5))
+        raise RetryLater(delay, f"database unavailable: {exc}") from exc
     except Exception as exc:
-        if job.attempts + 1 >= RUN_ATTEMPTS:
-            await execution.give_up(task_id, exc)
-        raise
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        attempts = await execution.lifecycle.count_run_error(task_id, error)
+        if attempts < RUN_ERROR_ATTEMPTS:
+            raise RetryLater(min(60.0, 2.0**attempts), error) from exc
+        reason = "start_failed" if isinstance(exc, RunStartFailed) else "run_failed"
+        await execution.give_up(task_id, reason, error)
+        return "failed"
 
 
 async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
@@ -108,6 +138,21 @@ async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
                     job.task_kwargs.get("task_id"))
         await manager.retry_job(job)
     return len(stalled)
+
+
+async def redispatch_orphans(context: JobContext, timestamp: int) -> int:
+    """Queue a run for every unfinished task that no run holds and no job will run (its job
+    was lost, or the CLI that ran it died): no task is ever left behind."""
+    app = context.app
+    orphans = await runtime_of(context).execution.lifecycle.orphans(
+        older_than_seconds=ORPHANED_AFTER_SECONDS
+    )
+    for task_id in orphans:
+        log.warning("task %s has no run and no job; queuing one", task_id)
+        await app.configure_task(RUN_TASK, lock=task_id, queue=RUN_QUEUE).defer_async(
+            task_id=task_id
+        )
+    return len(orphans)
 
 
 async def prune_jobs(context: JobContext, timestamp: int) -> None:
@@ -137,6 +182,10 @@ def register(app: procrastinate.App, *, stalled_check_seconds: int) -> None:
         retry_stalled_jobs
     )
     app.periodic(cron=every_seconds(stalled_check_seconds), periodic_id="stalled")(reaper)
+    redispatch = app.task(name=REDISPATCH, queue=MAINTENANCE_QUEUE, pass_context=True)(
+        redispatch_orphans
+    )
+    app.periodic(cron="* * * * *", periodic_id="orphans")(redispatch)
     prune = app.task(name=PRUNE, queue=MAINTENANCE_QUEUE, pass_context=True)(prune_jobs)
     app.periodic(cron="17 * * * *", periodic_id="prune")(prune)
     app.task(

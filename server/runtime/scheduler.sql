@@ -12,19 +12,10 @@ WHERE continuous AND NOT paused AND current_task_id IS NULL
   AND NOT COALESCE((SELECT value FROM runtime_flags WHERE name = 'killswitch'), false)
 
 -- start_iteration --
--- Start one iteration, atomically: the agent row is taken only if it is still due, free,
--- not paused and the kill switch is off (so two schedulers never start two iterations).
-WITH started AS (
-    UPDATE agents SET current_task_id = %(task_id)s, last_started_at = now(), updated_at = now()
-    WHERE id = %(agent_id)s AND continuous AND NOT paused AND current_task_id IS NULL
-      AND next_run_at <= now()
-      AND NOT COALESCE((SELECT value FROM runtime_flags WHERE name = 'killswitch'), false)
-    RETURNING id, tenant, name
-)
-INSERT INTO tasks (id, tenant, agent, goal, state, budgets, agent_spec, continuous, iteration_of)
-SELECT %(task_id)s, tenant, name, %(goal)s, 'submitted', %(budgets)s, %(agent_spec)s, true, id
-FROM started
-RETURNING *
+-- The lifecycle starts it (stack/lifecycle.sql): the agent row is taken only if it is still
+-- due, free, not paused and the kill switch is off, so two schedulers never start two.
+SELECT * FROM wakeful_start_iteration(%(task_id)s, %(agent_id)s, %(goal)s, %(budgets)s,
+                                      %(agent_spec)s)
 
 -- tokens_today --
 -- Tokens the agent's iterations used since midnight UTC.

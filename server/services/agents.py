@@ -22,8 +22,8 @@ from graphs.runner import self_contained
 from graphs.spec import AgentSpec, parse_agent_spec
 from server.runtime.alerts import DEFAULT_RULES, AlertEvaluator, AlertRuleSpec
 from server.runtime.status import AgentStatus, agent_status
-from server.runtime.task_control import TaskControl
 from stack.errors import ConfigError, Conflict, NotFound
+from stack.lifecycle import TaskLifecycle
 from stack.sql import load_queries
 
 _QUERIES = Path(__file__).with_suffix(".sql")
@@ -56,7 +56,7 @@ class AgentRow:
 
 class AgentService:
     def __init__(
-        self, pool: AsyncConnectionPool, alerts: AlertEvaluator, control: TaskControl
+        self, pool: AsyncConnectionPool, alerts: AlertEvaluator, control: TaskLifecycle
     ) -> None:
         self.pool = pool
         self.alerts = alerts

@@ -1,7 +1,9 @@
 """Tasks as callers see them (HTTP, A2A, CLI): submit, look, list, cancel, approve, follow.
 
 Every call is scoped to a tenant: another tenant's task is NotFound, never Forbidden, so ids
-cannot be probed. Submitting queues the run in the same transaction that creates the task.
+cannot be probed. Submitting queues the run in the same transaction that creates the task;
+with an idempotency key, a client retrying after a lost reply gets the same task back.
+Every state change goes through the lifecycle (stack/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Any, get_args
 
 import procrastinate
-from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from graphs.approval import ApprovalDecision
@@ -25,11 +26,11 @@ from graphs.spec import AgentSpec, default_agent_spec
 from server.runtime.event_feed import EventFeed
 from server.runtime.killswitch import KillSwitch
 from server.runtime.queue import defer_run
-from server.runtime.task_control import TaskControl
 from server.services.agents import AgentService
-from stack.errors import ConfigError, Conflict, NotFound
+from stack.errors import ConfigError, Conflict, NotFound, TransitionRefused
+from stack.lifecycle import TaskLifecycle
 from stack.sql import load_queries
-from stack.task_records import EventRow, TaskRow, TaskState, new_task_id
+from stack.task_records import EventRow, TaskRow, TaskState
 
 _QUERIES = Path(__file__).with_suffix(".sql")
 MAX_GOAL_CHARS = 20_000
@@ -66,7 +67,7 @@ class TaskService:
         self,
         engine: Engine,
         queue: procrastinate.App,
-        control: TaskControl,
+        control: TaskLifecycle,
         agents: AgentService,
         killswitch: KillSwitch,
         feed: EventFeed,
@@ -88,23 +89,29 @@ class TaskService:
         goal: str | None,
         agent: str | None,
         budgets: dict[str, Any] | None,
+        idempotency_key: str | None = None,
     ) -> TaskRow:
         """Create a task for `agent` (an applied agent's name; None: the default agent) and
-        queue its run. The goal falls back to the agent's; budgets override the agent's."""
+        queue its run. The goal falls back to the agent's; budgets override the agent's.
+
+        With `idempotency_key`, the same request again returns the task it created first
+        (nothing new is queued); the key reused for another request is a ConfigError."""
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+            raise ConfigError("the idempotency key must be 1 to 255 characters")
         spec = await self.agents.spec_of(tenant, agent) if agent else default_agent_spec()
         goal = _goal(goal, spec)
         merged = _budgets(spec, budgets)
-        if await self.killswitch.is_on():
-            raise Conflict("the kill switch is on: no task starts until it is turned off")
-        params = {
-            "id": new_task_id(), "tenant": tenant, "agent": spec.name, "goal": goal,
-            "budgets": Jsonb(merged.model_dump()), "agent_spec": Jsonb(self_contained(spec, None)),
-        }
         async with self.pool.connection() as conn, conn.transaction():
-            row = await (await conn.execute(_q("insert_task"), params)).fetchone()
-            assert row is not None
-            await defer_run(self.queue, conn, row["id"])
-        return TaskRow.from_row(row)
+            task, created = await self.control.create(
+                goal=goal, agent=spec.name, budgets=merged.model_dump(),
+                agent_spec=self_contained(spec, None), tenant=tenant,
+                idempotency_key=idempotency_key,
+                request={"goal": goal, "agent": agent, "budgets": budgets},
+                conn=conn,
+            )
+            if created:
+                await defer_run(self.queue, conn, task.id)
+        return task
 
     async def get(self, tenant: str, task_id: str) -> TaskView:
         task = await self._task(tenant, task_id)
@@ -148,8 +155,7 @@ class TaskService:
     async def cancel(self, tenant: str, task_id: str, *, by: str = "api") -> TaskRow:
         """Stop a task: at once when it is queued or waiting, at its next node boundary (and
         its in-flight model call abandoned) when it runs. Conflict when it already ended."""
-        await self._task(tenant, task_id)
-        return await self.control.cancel(task_id, by=by)
+        return await self.control.cancel(task_id, by=by, tenant=tenant)
 
     async def decide(
         self, tenant: str, task_id: str, decision: ApprovalDecision
@@ -162,7 +168,13 @@ class TaskService:
         if not pending:
             raise Conflict(f"task {task_id} is {task.state}, not waiting for an approval")
         async with self.pool.connection() as conn, conn.transaction():
-            task = await self.control.answer(conn, tenant, task_id)
+            try:
+                task = await self.control.answered(
+                    conn, task_id, tenant=tenant, by=decision.decided_by,
+                    action=decision.action,
+                )
+            except TransitionRefused:
+                raise Conflict(f"task {task_id} is no longer waiting for an answer") from None
             await defer_run(self.queue, conn, task_id,
                             decision=decision.model_dump(mode="json"),
                             interrupt_id=pending[0]["id"])

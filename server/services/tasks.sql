@@ -1,8 +1,3 @@
--- insert_task --
-INSERT INTO tasks (id, tenant, agent, goal, state, budgets, agent_spec)
-VALUES (%(id)s, %(tenant)s, %(agent)s, %(goal)s, 'submitted', %(budgets)s, %(agent_spec)s)
-RETURNING *
-
 -- tenant_task --
 SELECT * FROM tasks WHERE id = %(id)s AND tenant = %(tenant)s
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from wakeful_testing import make_spec, wait_for_event
 
 from graphs.runner import TaskRunner
+from stack.errors import TransitionRefused
 
 ONE_STEP = {"structured": {"steps": [{"id": "s", "description": "Watch the load"}]}}
 
@@ -26,7 +29,8 @@ async def test_cancel_mid_run_stops_at_the_next_boundary(engine, events_of) -> N
     task = await runner.submit("watch forever", spec)
     running = asyncio.create_task(runner.run(task.id))
     await wait_for_event(engine, task.id, "tool_call")
-    assert await engine.records.request_cancel(task.id)
+    flagged = await engine.lifecycle.cancel(task.id, by="test")
+    assert flagged.cancel_requested and flagged.state == "working"  # its run stops it
     result = await asyncio.wait_for(running, timeout=30)
 
     assert (result.task.state, result.task.stop_reason) == ("canceled", "canceled")
@@ -38,7 +42,8 @@ async def test_cancel_mid_run_stops_at_the_next_boundary(engine, events_of) -> N
                       and e.data["node"] not in ("finalize", "memorize"))
     assert not [e for e in events[cancel_seen:] if e.type in ("tool_call", "model_call")]
     # a canceled task cannot be canceled again
-    assert not await engine.records.request_cancel(task.id)
+    with pytest.raises(TransitionRefused, match="already ended: canceled"):
+        await engine.lifecycle.cancel(task.id, by="test")
 
 
 async def test_stop_event_abandons_an_in_flight_model_call(engine, events_of) -> None:
@@ -48,10 +53,8 @@ async def test_stop_event_abandons_an_in_flight_model_call(engine, events_of) ->
     spec = make_spec(script={"planner": [slow_plan]})
     runner = TaskRunner(engine)
     task = await runner.submit("plan slowly", spec)
-    deps = runner.deps_for(await engine.records.get_task(task.id))
     stop = asyncio.Event()
-    deps.extras["stop_event"] = stop
-    running = asyncio.create_task(runner.run(task.id, deps=deps))
+    running = asyncio.create_task(runner.run(task.id, stop_event=stop))
     await wait_for_event(engine, task.id, "node")  # recall entered; the planner follows
     while not [e for e in await events_of(task.id) if e.data.get("node") == "planner"]:
         await asyncio.sleep(0.01)

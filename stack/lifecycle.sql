@@ -1,0 +1,485 @@
+-- The task lifecycle's one owner. Every change of tasks.state is made by a function in this
+-- file, in the transaction that also writes its state_change event, usage and lease, so
+-- the record of a task and the task never disagree (procrastinate keeps its job states
+-- honest the same way). stack/lifecycle.py is the Python face of these functions.
+--
+-- The file is re-applied whenever it changes (stack/migrate.py); keep every statement
+-- idempotent (CREATE OR REPLACE). Errors carry their own SQLSTATE:
+--   WK404 no such task · WK409 a transition the lifecycle refuses (names both states) ·
+--   WK410 the caller's lease was lost · WK422 an idempotency key reused for another request
+--   WK423 the kill switch refuses new work
+--
+--   submitted ─claim→ working ─┬→ completed | failed | canceled     (terminal)
+--       │  └→ rejected | failed  ├→ input-required ─decision→ working
+--       └─cancel→ canceled       └─(crash)→ working, re-claimed when its lease expires
+
+-- The allowed-from set of every target state; nothing leaves a terminal state, and
+-- `submitted` is only ever inserted.
+CREATE OR REPLACE FUNCTION wakeful_allowed_from(target text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE target
+        WHEN 'working'        THEN ARRAY['submitted', 'input-required']
+        WHEN 'input-required' THEN ARRAY['working']
+        WHEN 'completed'      THEN ARRAY['working']
+        WHEN 'failed'         THEN ARRAY['submitted', 'working']
+        WHEN 'canceled'       THEN ARRAY['submitted', 'working', 'input-required']
+        WHEN 'rejected'       THEN ARRAY['submitted']
+        ELSE ARRAY[]::text[]
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION wakeful_is_terminal(state text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT state IN ('completed', 'failed', 'canceled', 'rejected')
+$$;
+
+-- The global switch, or the task's tenant's own (tenant_flags, stack/migrations/0006).
+-- plpgsql: its body is bound when first run, not when this file is applied.
+CREATE OR REPLACE FUNCTION wakeful_killswitch_on(p_tenant text) RETURNS boolean
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN COALESCE((SELECT value FROM runtime_flags WHERE name = 'killswitch'), false)
+        OR COALESCE((SELECT value FROM tenant_flags
+                     WHERE tenant = p_tenant AND name = 'killswitch'), false);
+END;
+$$;
+
+-- A safety net under the owner: any UPDATE that moves a task along an edge the lifecycle
+-- does not have fails, whoever wrote it.
+CREATE OR REPLACE FUNCTION wakeful_guard_task_state() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.state <> 'submitted' THEN
+            RAISE EXCEPTION USING ERRCODE = 'WK409',
+                MESSAGE = format('task %s cannot be created %s: tasks start submitted',
+                                 NEW.id, NEW.state);
+        END IF;
+    ELSIF NEW.state IS DISTINCT FROM OLD.state
+          AND NOT OLD.state = ANY (wakeful_allowed_from(NEW.state)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'WK409',
+            MESSAGE = format('task %s cannot go from %s to %s', OLD.id, OLD.state, NEW.state);
+    END IF;
+    RETURN NEW;
+END;
+$$;
+DROP TRIGGER IF EXISTS tasks_guard_state ON tasks;
+CREATE TRIGGER tasks_guard_state
+    BEFORE INSERT OR UPDATE OF state ON tasks
+    FOR EACH ROW EXECUTE FUNCTION wakeful_guard_task_state();
+
+-- Append events in order under the task row's lock. An event whose key is already recorded
+-- (or repeats within the batch) is dropped before seqs are given out, so seq has no gaps.
+-- With p_epoch, nothing is written unless the caller still holds the run lease of that
+-- epoch (a run that lost its lease learns it here, at its next node boundary). p_usage,
+-- when given, is the run's usage so far: it is saved with the node's events.
+CREATE OR REPLACE FUNCTION wakeful_append_events(
+    p_task text, p_types text[], p_datas jsonb[], p_keys text[],
+    p_epoch integer DEFAULT NULL, p_usage jsonb DEFAULT NULL
+) RETURNS TABLE (cancel_requested boolean, seq integer, lease_lost boolean)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t tasks%ROWTYPE;
+    added integer;
+BEGIN
+    SELECT * INTO t FROM tasks WHERE id = p_task FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'WK404', MESSAGE = format('no task with id %s', p_task);
+    END IF;
+    IF p_epoch IS NOT NULL AND t.lease_epoch <> p_epoch THEN
+        RETURN QUERY SELECT t.cancel_requested, NULL::integer, true;
+        RETURN;
+    END IF;
+    WITH batch AS (
+        SELECT b.type, b.data, b.key, b.ord
+        FROM unnest(p_types, p_datas, p_keys) WITH ORDINALITY AS b(type, data, key, ord)
+    ), fresh AS (
+        SELECT DISTINCT ON (COALESCE('k:' || batch.key, 'o:' || batch.ord)) batch.*
+        FROM batch
+        WHERE batch.key IS NULL
+           OR NOT EXISTS (SELECT 1 FROM events e WHERE e.task_id = p_task AND e.key = batch.key)
+        ORDER BY COALESCE('k:' || batch.key, 'o:' || batch.ord), batch.ord
+    ), numbered AS (
+        SELECT fresh.*, row_number() OVER (ORDER BY fresh.ord) AS n FROM fresh
+    )
+    INSERT INTO events (task_id, seq, type, data, key)
+    SELECT p_task, t.last_seq + numbered.n, numbered.type, numbered.data, numbered.key
+    FROM numbered ORDER BY numbered.n;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    UPDATE tasks SET last_seq = tasks.last_seq + added,
+                     usage = COALESCE(p_usage, tasks.usage)
+    WHERE id = p_task AND (added > 0 OR p_usage IS NOT NULL);
+    RETURN QUERY SELECT t.cancel_requested,
+                        CASE WHEN added > 0 THEN t.last_seq + added END, false;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION wakeful_state_change(
+    p_task text, p_from text, p_to text, p_reason text, p_detail jsonb
+) RETURNS void
+    LANGUAGE sql AS $$
+    SELECT FROM wakeful_append_events(
+        p_task, ARRAY['state_change'],
+        ARRAY[jsonb_build_object('from', p_from, 'to', p_to, 'stop_reason', p_reason)
+              || COALESCE(p_detail, '{}'::jsonb)],
+        ARRAY[NULL::text])
+$$;
+
+-- An iteration of a continuous agent ended (however it ended): the agent is free again and
+-- its next iteration is due one interval later.
+CREATE OR REPLACE FUNCTION wakeful_iteration_ended(t tasks) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE agents SET
+        current_task_id = NULL,
+        next_run_at = now() + make_interval(secs => interval_seconds),
+        last_completed_at = now(),
+        last_outcome = COALESCE(t.stop_reason, t.state),
+        last_succeeded_at = CASE WHEN t.state = 'completed' THEN now() ELSE last_succeeded_at END,
+        consecutive_failures = CASE WHEN t.state = 'completed' THEN 0
+                                    WHEN t.state = 'canceled' THEN consecutive_failures
+                                    ELSE consecutive_failures + 1 END,
+        updated_at = now()
+    WHERE id = t.iteration_of AND current_task_id = t.id;
+    PERFORM pg_notify('wakeful_agents', t.iteration_of);
+END;
+$$;
+
+-- Create a task: the one INSERT of tasks. With an idempotency key, a second call with the
+-- same key and the same request returns the first task (compare its id with p_id to tell);
+-- the same key for another request is refused.
+CREATE OR REPLACE FUNCTION wakeful_create_task(
+    p_id text, p_tenant text, p_agent text, p_goal text, p_budgets jsonb, p_spec jsonb,
+    p_continuous boolean DEFAULT false, p_iteration_of text DEFAULT NULL,
+    p_idempotency_key text DEFAULT NULL, p_request_sha256 text DEFAULT NULL
+) RETURNS SETOF tasks
+    LANGUAGE plpgsql AS $$
+DECLARE
+    existing tasks%ROWTYPE;
+BEGIN
+    IF p_idempotency_key IS NOT NULL THEN
+        SELECT * INTO existing FROM tasks
+        WHERE tenant = p_tenant AND idempotency_key = p_idempotency_key;
+        IF FOUND THEN
+            IF existing.request_sha256 IS DISTINCT FROM p_request_sha256 THEN
+                RAISE EXCEPTION USING ERRCODE = 'WK422', MESSAGE = format(
+                    'idempotency key %s was already used for another request (task %s)',
+                    p_idempotency_key, existing.id);
+            END IF;
+            RETURN NEXT existing;
+            RETURN;
+        END IF;
+    END IF;
+    IF wakeful_killswitch_on(p_tenant) THEN
+        RAISE EXCEPTION USING ERRCODE = 'WK423',
+            MESSAGE = 'the kill switch is on: no task starts until it is turned off';
+    END IF;
+    RETURN QUERY
+    INSERT INTO tasks (id, tenant, agent, goal, state, budgets, agent_spec, continuous,
+                       iteration_of, idempotency_key, request_sha256)
+    VALUES (p_id, p_tenant, p_agent, p_goal, 'submitted', p_budgets, p_spec, p_continuous,
+            p_iteration_of, p_idempotency_key, p_request_sha256)
+    ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *;
+    IF NOT FOUND THEN  -- a concurrent call with the same key was first
+        RETURN QUERY SELECT * FROM tasks
+        WHERE tenant = p_tenant AND idempotency_key = p_idempotency_key
+          AND request_sha256 IS NOT DISTINCT FROM p_request_sha256;
+    END IF;
+END;
+$$;
+
+-- Start an iteration of a continuous agent, atomically: the agent row is taken only if it
+-- is still due, free, not paused and the kill switch is off (two schedulers never start
+-- two iterations). No row: nothing started.
+CREATE OR REPLACE FUNCTION wakeful_start_iteration(
+    p_task text, p_agent_id text, p_goal text, p_budgets jsonb, p_spec jsonb
+) RETURNS SETOF tasks
+    LANGUAGE plpgsql AS $$
+DECLARE
+    a agents%ROWTYPE;
+BEGIN
+    UPDATE agents SET current_task_id = p_task, last_started_at = now(), updated_at = now()
+    WHERE id = p_agent_id AND continuous AND NOT paused AND current_task_id IS NULL
+      AND next_run_at <= now() AND NOT wakeful_killswitch_on(tenant)
+    RETURNING * INTO a;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM wakeful_create_task(
+        p_task, a.tenant, a.name, p_goal, p_budgets, p_spec, true, a.id);
+END;
+$$;
+
+-- Move a task to p_to. With p_epoch the caller must hold the run lease of that epoch.
+-- Leaving `working` gives the lease up. A cancel requested meanwhile wins over a request
+-- for a person: input-required becomes canceled. The state_change event (with p_detail
+-- merged in), usage and the agent's schedule are written in the same transaction.
+CREATE OR REPLACE FUNCTION wakeful_transition(
+    p_task text, p_to text, p_stop_reason text DEFAULT NULL, p_output text DEFAULT NULL,
+    p_usage jsonb DEFAULT NULL, p_detail jsonb DEFAULT NULL, p_epoch integer DEFAULT NULL,
+    p_tenant text DEFAULT NULL
+) RETURNS SETOF tasks
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t tasks%ROWTYPE;
+    previous text;
+    target text := p_to;
+    reason text := p_stop_reason;
+BEGIN
+    SELECT * INTO t FROM tasks
+    WHERE id = p_task AND (p_tenant IS NULL OR tenant = p_tenant) FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'WK404', MESSAGE = format('no task with id %s', p_task);
+    END IF;
+    previous := t.state;
+    IF p_epoch IS NOT NULL AND t.lease_epoch <> p_epoch THEN
+        RAISE EXCEPTION USING ERRCODE = 'WK410', MESSAGE = format(
+            'task %s: this run lost its lease (now held by %s)', p_task,
+            COALESCE(t.lease_owner, 'nobody'));
+    END IF;
+    IF target = 'input-required' AND previous = 'working' AND t.cancel_requested THEN
+        target := 'canceled';
+        reason := 'canceled';
+    END IF;
+    IF NOT previous = ANY (wakeful_allowed_from(target)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'WK409',
+            MESSAGE = format('task %s cannot go from %s to %s', p_task, previous, target);
+    END IF;
+    IF wakeful_is_terminal(target) THEN
+        reason := COALESCE(reason, target);
+    ELSE
+        reason := NULL;
+    END IF;
+    UPDATE tasks SET
+        state = target,
+        stop_reason = reason,
+        output = COALESCE(p_output, tasks.output),
+        usage = COALESCE(p_usage, tasks.usage),
+        cancel_requested = tasks.cancel_requested OR target = 'canceled',
+        lease_owner = CASE WHEN target = 'working' THEN tasks.lease_owner END,
+        lease_expires_at = CASE WHEN target = 'working' THEN tasks.lease_expires_at END,
+        -- ended by someone other than its run (a cancel): fence off a run still alive
+        lease_epoch = tasks.lease_epoch
+                      + CASE WHEN previous = 'working' AND p_epoch IS NULL THEN 1 ELSE 0 END,
+        started_at = CASE WHEN target = 'working' THEN COALESCE(tasks.started_at, now())
+                          ELSE tasks.started_at END,
+        ended_at = CASE WHEN wakeful_is_terminal(target) THEN now() END,
+        updated_at = now()
+    WHERE id = p_task
+    RETURNING * INTO t;
+    PERFORM wakeful_state_change(p_task, previous, target, reason, p_detail);
+    IF wakeful_is_terminal(target) AND t.iteration_of IS NOT NULL THEN
+        PERFORM wakeful_iteration_ended(t);
+    END IF;
+    RETURN QUERY SELECT * FROM tasks WHERE id = p_task;
+END;
+$$;
+
+-- Take a task for a run: a submitted task, or a working one whose run is gone (its lease
+-- expired, was given up, or its holder is p_steal_from, known dead by the caller), becomes
+-- working with a new lease for p_owner. The row comes back in every case; the caller reads
+-- the outcome from it: lease_owner = p_owner (claimed), another lease_owner (held: the
+-- loser is told who and until when), or a state with nothing to run (ended, waiting for a
+-- person). A task asked to stop, under the kill switch, or a queued iteration of a paused
+-- agent ends canceled here instead of running. A task re-claimed after too many crashes
+-- fails `crash_loop` rather than taking its worker down again and again.
+CREATE OR REPLACE FUNCTION wakeful_claim(
+    p_task text, p_owner text, p_lease_seconds double precision,
+    p_steal_from text DEFAULT NULL, p_max_crashes integer DEFAULT 20
+) RETURNS SETOF tasks
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t tasks%ROWTYPE;
+    previous text;
+    crashed boolean;
+    paused boolean;
+BEGIN
+    SELECT * INTO t FROM tasks WHERE id = p_task FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'WK404', MESSAGE = format('no task with id %s', p_task);
+    END IF;
+    IF t.state NOT IN ('submitted', 'working') THEN
+        RETURN NEXT t;
+        RETURN;
+    END IF;
+    IF t.lease_owner IS NOT NULL AND t.lease_owner <> p_owner
+       AND t.lease_expires_at > now() AND t.lease_owner IS DISTINCT FROM p_steal_from THEN
+        RETURN NEXT t;
+        RETURN;
+    END IF;
+    SELECT agents.paused INTO paused FROM agents WHERE agents.id = t.iteration_of;
+    IF t.cancel_requested OR wakeful_killswitch_on(t.tenant)
+       OR (t.state = 'submitted' AND COALESCE(paused, false)) THEN
+        RETURN QUERY SELECT * FROM wakeful_transition(
+            p_task, 'canceled',
+            CASE WHEN t.cancel_requested OR wakeful_killswitch_on(t.tenant) THEN 'canceled'
+                 ELSE 'agent_paused' END,
+            p_detail => jsonb_build_object('by', CASE
+                WHEN t.cancel_requested THEN 'cancel'
+                WHEN wakeful_killswitch_on(t.tenant) THEN 'killswitch'
+                ELSE 'pause' END));
+        RETURN;
+    END IF;
+    previous := t.state;
+    crashed := previous = 'working' AND t.lease_owner IS NOT NULL;
+    IF crashed AND t.crash_retries >= p_max_crashes THEN
+        RETURN QUERY SELECT * FROM wakeful_transition(
+            p_task, 'failed', 'crash_loop',
+            format('The run stopped without ending %s times (its worker crashed or was '
+                   'killed each time); it is not tried again.', t.crash_retries + 1));
+        RETURN;
+    END IF;
+    UPDATE tasks SET
+        state = 'working',
+        lease_owner = p_owner,
+        lease_epoch = tasks.lease_epoch + 1,
+        lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+        dispatches = tasks.dispatches + 1,
+        crash_retries = tasks.crash_retries + CASE WHEN crashed THEN 1 ELSE 0 END,
+        started_at = COALESCE(tasks.started_at, now()),
+        updated_at = now()
+    WHERE id = p_task
+    RETURNING * INTO t;
+    IF previous = 'submitted' THEN
+        PERFORM wakeful_state_change(p_task, 'submitted', 'working', NULL, NULL);
+    END IF;
+    PERFORM wakeful_append_events(
+        p_task, ARRAY['run_started'],
+        ARRAY[jsonb_build_object(
+            'owner', p_owner, 'epoch', t.lease_epoch, 'dispatch', t.dispatches,
+            'reason', CASE WHEN previous = 'submitted' THEN 'first'
+                           WHEN crashed THEN 'crash' ELSE 'resume' END)],
+        ARRAY[NULL::text]);
+    RETURN NEXT t;
+END;
+$$;
+
+-- Keep leases alive: the (task, epoch) pairs still held come back; a missing pair is a
+-- lease this process lost (another run took the task over after it expired).
+CREATE OR REPLACE FUNCTION wakeful_renew_leases(
+    p_tasks text[], p_epochs integer[], p_lease_seconds double precision
+) RETURNS TABLE (task_id text, epoch integer)
+    LANGUAGE sql AS $$
+    UPDATE tasks SET lease_expires_at = now() + make_interval(secs => p_lease_seconds)
+    FROM unnest(p_tasks, p_epochs) AS held(task_id, epoch)
+    WHERE tasks.id = held.task_id AND tasks.lease_epoch = held.epoch
+      AND tasks.state = 'working' AND tasks.lease_owner IS NOT NULL
+    RETURNING tasks.id, tasks.lease_epoch
+$$;
+
+-- A run gives its lease up without changing the state (it stopped early: a shutdown, or the
+-- database went away mid-run); the task is then re-claimed at once, not after expiry.
+CREATE OR REPLACE FUNCTION wakeful_release_lease(p_task text, p_epoch integer) RETURNS void
+    LANGUAGE sql AS $$
+    UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = p_task AND lease_epoch = p_epoch
+$$;
+
+-- Cancel one task: one that is not running (queued, waiting for a person, or working with
+-- no live lease) ends canceled now; a running one is flagged and its run woken (it stops
+-- at its next node boundary). An ended task is refused, naming its state.
+CREATE OR REPLACE FUNCTION wakeful_cancel(p_task text, p_by text, p_tenant text DEFAULT NULL)
+RETURNS SETOF tasks
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t tasks%ROWTYPE;
+BEGIN
+    SELECT * INTO t FROM tasks
+    WHERE id = p_task AND (p_tenant IS NULL OR tenant = p_tenant) FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'WK404', MESSAGE = format('no task with id %s', p_task);
+    END IF;
+    IF t.state = 'working' AND t.lease_owner IS NOT NULL AND t.lease_expires_at > now() THEN
+        UPDATE tasks SET cancel_requested = true, updated_at = now() WHERE id = p_task;
+        PERFORM pg_notify('wakeful_cancel', p_task);
+        RETURN QUERY SELECT * FROM tasks WHERE id = p_task;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM wakeful_transition(
+        p_task, 'canceled', 'canceled', p_detail => jsonb_build_object('by', p_by));
+END;
+$$;
+
+-- The kill switch's cancel, set-based: every open task of the tenant (every tenant: NULL)
+-- in one pass — the ones not running end canceled with their state_change event, running
+-- ones are flagged and woken. Returns each task it stopped, and whether it was running.
+DROP FUNCTION IF EXISTS wakeful_cancel_open(text, text);
+CREATE OR REPLACE FUNCTION wakeful_cancel_open(p_by text, p_tenant text DEFAULT NULL)
+RETURNS TABLE (task_id text, running boolean)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    ended_iteration tasks%ROWTYPE;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS wakeful_cancel_batch (
+        id text, previous text, running boolean, iteration_of text) ON COMMIT DROP;
+    TRUNCATE wakeful_cancel_batch;
+    INSERT INTO wakeful_cancel_batch
+    SELECT id, state, state = 'working' AND lease_owner IS NOT NULL AND lease_expires_at > now(),
+           iteration_of
+    FROM tasks
+    WHERE state = ANY (wakeful_allowed_from('canceled'))
+      AND (p_tenant IS NULL OR tenant = p_tenant)
+    FOR UPDATE;
+    UPDATE tasks SET
+        cancel_requested = true,
+        state = CASE WHEN b.running THEN tasks.state ELSE 'canceled' END,
+        stop_reason = CASE WHEN b.running THEN tasks.stop_reason ELSE 'canceled' END,
+        ended_at = CASE WHEN b.running THEN tasks.ended_at ELSE now() END,
+        lease_owner = CASE WHEN b.running THEN tasks.lease_owner END,
+        lease_expires_at = CASE WHEN b.running THEN tasks.lease_expires_at END,
+        last_seq = tasks.last_seq + CASE WHEN b.running THEN 0 ELSE 1 END,
+        lease_epoch = tasks.lease_epoch
+                      + CASE WHEN NOT b.running AND b.previous = 'working' THEN 1 ELSE 0 END,
+        updated_at = now()
+    FROM wakeful_cancel_batch b WHERE tasks.id = b.id;
+    INSERT INTO events (task_id, seq, type, data)
+    SELECT b.id, tasks.last_seq, 'state_change',
+           jsonb_build_object('from', b.previous, 'to', 'canceled', 'stop_reason', 'canceled',
+                              'by', p_by)
+    FROM wakeful_cancel_batch b JOIN tasks ON tasks.id = b.id
+    WHERE NOT b.running;
+    FOR ended_iteration IN
+        SELECT tasks.* FROM wakeful_cancel_batch b JOIN tasks ON tasks.id = b.id
+        WHERE NOT b.running AND b.iteration_of IS NOT NULL
+    LOOP
+        PERFORM wakeful_iteration_ended(ended_iteration);
+    END LOOP;
+    PERFORM pg_notify('wakeful_cancel', b.id) FROM wakeful_cancel_batch b WHERE b.running;
+    RETURN QUERY SELECT b.id, b.running FROM wakeful_cancel_batch b;
+END;
+$$;
+
+-- A run job raised (not the graph: the runtime around it). Returns how many times it has.
+CREATE OR REPLACE FUNCTION wakeful_count_run_error(p_task text, p_error text)
+RETURNS integer
+    LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE tasks SET error_retries = error_retries + 1 WHERE id = p_task
+    RETURNING error_retries INTO n;
+    PERFORM wakeful_append_events(
+        p_task, ARRAY['run_error'],
+        ARRAY[jsonb_build_object('error', left(p_error, 2000), 'attempt', n)], ARRAY[NULL::text]);
+    RETURN n;
+END;
+$$;
+
+-- Unfinished tasks that nothing will run: no live lease and no queued or running job (a
+-- lost job, a CLI run that died). Read by the periodic orphan re-dispatch.
+CREATE OR REPLACE FUNCTION wakeful_orphans(p_older_than_seconds double precision)
+RETURNS TABLE (task_id text)
+    LANGUAGE plpgsql STABLE AS $$  -- plpgsql: procrastinate's tables may come later
+BEGIN
+    RETURN QUERY
+    SELECT t.id FROM tasks t
+    WHERE t.state IN ('submitted', 'working')
+      AND t.updated_at < now() - make_interval(secs => p_older_than_seconds)
+      AND (t.lease_owner IS NULL OR t.lease_expires_at < now())
+      AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
+                      WHERE j.lock = t.id AND j.status IN ('todo', 'doing'))
+    ORDER BY t.updated_at
+    LIMIT 500;
+END;
+$$;
