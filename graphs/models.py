@@ -47,10 +47,6 @@ class RoleModels:
     def __getitem__(self, role: str) -> RoleModel:
         return self.by_role[role]
 
-    @property
-    def any_scripted(self) -> bool:
-        return any(m.scripted for m in self.by_role.values())
-
     def describe(self) -> dict[str, str]:
         return {role: m.label for role, m in self.by_role.items()}
 

@@ -31,7 +31,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from graphs.heuristic_script import ToolInfo, heuristic_response
 from graphs.script import RoleScript, ScriptedResponse
-from memory.tokens import count_message_tokens, count_text_tokens
+from memory.tokens import count_message_tokens
 
 SCRIPTED_MODEL_NAME = "scripted"
 
@@ -174,8 +174,3 @@ class ScriptedChatModel(BaseChatModel):
             except OutputParserException as exc:
                 invalid.append(make_invalid_tool_call(wire, str(exc)))
         return AIMessage(content=response.text, tool_calls=tool_calls, invalid_tool_calls=invalid)
-
-
-def scripted_token_estimate(text: str) -> int:
-    """Tokens the scripted model charges for a text (same counter as its usage metadata)."""
-    return count_text_tokens(text)
