@@ -84,7 +84,7 @@ class EntropyConfig(BaseModel):
         default=2, ge=2, description="the same plan this many times with nothing new between"
     )
     poll_budget: int = Field(
-        default=20, ge=2, description="same call, changing result, no progress elsewhere"
+        default=24, ge=2, description="same call, changing result, no progress elsewhere"
     )
     wait_tools: list[str] = Field(
         default_factory=lambda: ["sleep", "sleep_*", "*_sleep", "wait", "wait_*", "*_wait",

@@ -22,8 +22,12 @@ _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?"
     r"|\b\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\b"
 )
+_ID_FIELD = re.compile(  # per-response ids: a new one is not new information
+    r"\b(?:request|req|trace|span|correlation|message)[_ -]?id\b[\"']?\s*[:=]\s*[\"']?[\w.-]+"
+    r"|\betag\b\s*[:=]\s*\S+"
+)
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
-_DURATION = re.compile(r"\b(?:took|in|after)\s+\d+(?:\.\d+)?\s?(?:ms|s|sec|seconds)\b|\b\d+ms\b")
+_DURATION = re.compile(r"\b(?:took|in|after)\s+\d+(?:\.\d+)?\s?(?:ms|s|sec|seconds)\b")
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`")
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+")
 _PATH = re.compile(r"(?:[a-z]:)?(?:[\\/][\w.@~+-]+)+[\\/]?|\b[\w.-]+\.(?:[a-z]{1,5})\b")
@@ -79,6 +83,7 @@ def result_text(text: str) -> str:
     text = squash(str(text)).lower()
     text = _TIMESTAMP.sub("<time>", text)
     text = _UUID.sub("<uuid>", text)
+    text = _ID_FIELD.sub("<id>", text)
     return _DURATION.sub("<duration>", text)
 
 

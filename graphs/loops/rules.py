@@ -59,10 +59,11 @@ def since_progress(entries: Sequence[Entry], last_progress: int) -> list[Entry]:
 
 
 def since_reset(entries: Sequence[Entry]) -> list[Entry]:
-    """The entries after the last reset: a sequence rule gives the new start its chance
-    (fingerprints, and the rules that count them, still span resets)."""
+    """The entries after the last reset, without new answers in between calls: a sequence
+    rule gives the new start its chance (fingerprints, and the rules that count them, still
+    span resets), and an answer the critic sent back does not break a cycle of calls."""
     start = max((i + 1 for i, e in enumerate(entries) if e.kind == "reset"), default=0)
-    return list(entries[start:])
+    return [e for e in entries[start:] if e.status != "text"]
 
 
 def repeated_call(entries, now, last_progress, config) -> Detection | None:
