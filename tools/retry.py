@@ -18,6 +18,12 @@ class RetryableToolError(Exception):
     """
 
 
+class CallOutcomeUnknown(Exception):
+    """The call was sent but no answer came back (e.g. the connection broke mid-call): it may
+    or may not have taken effect. Never retried for write and external tools; their outcome
+    is recorded as unknown for a person to settle."""
+
+
 class RetryPolicy(BaseModel):
     """Exponential backoff with jitter: delay n is base * 2**(n-1), times 1..1+jitter, capped."""
 
@@ -42,3 +48,19 @@ def is_retryable(exc: BaseException, scope: Scope) -> bool:
     if isinstance(exc, RetryableToolError):
         return True
     return scope == "read" and isinstance(exc, TimeoutError | ConnectionError)
+
+
+def unknown_outcome_reason(exc: BaseException) -> str | None:
+    """Why a side-effecting call that raised `exc` may still have taken effect, or None when
+    the error says it did not (the tool answered with an error, or nothing was sent).
+
+    `timeout`: no answer within the tool's timeout; `connection_lost`: the connection broke
+    after the call was sent. (A cancelled call is `canceled`; the executor sees that itself.)
+    """
+    if isinstance(exc, RetryableToolError):
+        return None
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, CallOutcomeUnknown):
+        return "connection_lost"
+    return None

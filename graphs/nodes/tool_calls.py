@@ -1,22 +1,36 @@
 """tools: run the worker's tool calls through policy, approval, budgets and the ledger.
 
-All approval interrupts happen before any call runs: a resumed node re-executes from the
-top, and nothing may run twice.
+Approvals (policy "approval") are asked before any call runs. A side-effecting call whose
+outcome turns out unknown is asked about ("did this happen?", graphs/outcome_decisions.py)
+where it stands, so the calls before it in the same message run again when the node does:
+read calls really run again (they change nothing), side-effecting ones are answered from
+the ledger, so nothing with an effect runs twice.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.types import Command, interrupt
 
-from graphs.approval import ApprovalDecision, approval_request, parse_decision
+from graphs.approval import (
+    ApprovalDecision,
+    approval_request,
+    check_decision_fits,
+    parse_decision,
+)
 from graphs.boundary import BudgetExhausted, NodeRun
 from graphs.budgets import exhausted_before_tool_call
 from graphs.entropy import remember
 from graphs.events import TOOL_CALL
+from graphs.outcome_decisions import settle_call
 from tools.arguments import args_hash
 from tools.execution import execute_tool_call
+from tools.outcome import ToolOutcome
 from tools.policy import spec_tool_name
+
+REJECTED = "wakeful_rejected"  # marks a ToolMessage answering a call the operator rejected
 
 
 def _last_ai_message(run: NodeRun) -> AIMessage:
@@ -24,9 +38,6 @@ def _last_ai_message(run: NodeRun) -> AIMessage:
         if isinstance(message, AIMessage):
             return message
     raise RuntimeError("tools node reached without a model message")
-
-
-REJECTED = "wakeful_rejected"  # marks a ToolMessage answering a call the operator rejected
 
 
 def _rejection(call: dict, decision: ApprovalDecision) -> ToolMessage:
@@ -40,79 +51,88 @@ def _rejection(call: dict, decision: ApprovalDecision) -> ToolMessage:
     )
 
 
-async def _approval_reason(run: NodeRun, call: dict) -> str | None:
-    """Why this call must wait for a person, or None.
-
-    `policy`: the agent's policy says so. `repeat_of_unknown_outcome`: an earlier call
-    with the same arguments started and never finished (a crash mid-call); running it
-    again could do the same thing twice.
-    """
-    deps = run.deps
-    entry = deps.toolset.lookup(call["name"])
-    if entry is None or entry.decision.policy == "deny":
-        return None
-    if entry.decision.policy == "approval":
-        return "policy"
-    if entry.registered.spec.has_side_effects and deps.ledger is not None:
-        repeat = await deps.ledger.has_unknown_outcome(
-            deps.task_id, call["name"], args_hash(call["args"]), excluding=call["id"]
-        )
-        if repeat:
-            return "repeat_of_unknown_outcome"
-    return None
-
-
-async def tools(run: NodeRun) -> Command:
-    state, deps = run.state, run.deps
-    ai = _last_ai_message(run)
+def _approvals(run: NodeRun, ai: AIMessage) -> dict[str, ApprovalDecision]:
+    """Ask for every call the agent's policy puts behind an approval, before any runs."""
     decisions: dict[str, ApprovalDecision] = {}
     for call in ai.tool_calls:
-        reason = await _approval_reason(run, call)
-        if reason is None:
+        entry = run.deps.toolset.lookup(call["name"])
+        if entry is None or entry.decision.policy != "approval":
             continue
-        entry = deps.toolset.lookup(call["name"])
-        assert entry is not None
         request = approval_request(
             {**call, "name": spec_tool_name(call["name"])},
             rationale=ai.text if isinstance(ai.text, str) else "",
             scope=entry.registered.spec.scope,
             policy_source=entry.decision.source,
-            step=state["current_step"],
+            step=run.state["current_step"],
         )
-        decisions[call["id"]] = parse_decision(interrupt({**request, "reason": reason}))
+        request["reason"] = "policy"
+        decision = parse_decision(interrupt(request))
+        try:
+            check_decision_fits(request, decision)
+        except ValueError as exc:  # an answer meant for another question runs nothing
+            decision = ApprovalDecision(
+                action="reject", comment=f"unfit decision: {exc}", decided_by=decision.decided_by
+            )
+        decisions[call["id"]] = decision
+    return decisions
 
+
+async def _execute(run: NodeRun, call: dict[str, Any]) -> tuple[ToolOutcome, list[str]]:
+    """Run one call; a side-effecting one asks a person whenever its outcome is unknown."""
+    deps = run.deps
+    entry = deps.toolset.lookup(call["name"])
+    journaled = (
+        deps.ledger is not None
+        and bool(call.get("id"))
+        and entry is not None
+        and entry.decision.policy != "deny"
+        and entry.registered.spec.has_side_effects
+    )
+    if journaled:
+        assert entry is not None
+        return await settle_call(run, call, scope=entry.registered.spec.scope)
+    outcome = await execute_tool_call(
+        call, deps.toolset, task_id=deps.task_id, ledger=deps.ledger, approved=True
+    )
+    return outcome, []
+
+
+def _note_signals(loop: dict[str, Any], name: str, digest: str, message: ToolMessage) -> None:
+    """The entropy monitor's structural signals: repeated calls and repeated errors."""
+    signature = f"{name}#{digest}"
+    if signature not in loop["tool_hashes"]:
+        loop["compactions"] = 0  # something new happened: compaction is not churn
+    loop["tool_hashes"] = remember(loop["tool_hashes"], signature)
+    if message.status == "error":
+        error_digest = args_hash({"error": str(message.content)[:300]})
+        loop["errors"] = remember(loop["errors"], f"{name}#{error_digest}")
+
+
+async def tools(run: NodeRun) -> Command:
+    state, deps = run.state, run.deps
+    ai = _last_ai_message(run)
+    approvals = _approvals(run, ai)
     usage = run.usage()
     loop = dict(state["loop"])
     messages: list[ToolMessage] = []
     for call in ai.tool_calls:
         if budget := exhausted_before_tool_call(usage, deps.budgets, run.elapsed()):
             raise BudgetExhausted(budget, usage)
-        decision = decisions.get(call["id"])
         usage["tool_calls"] += 1
-        if decision is not None and decision.action == "reject":
-            message = _rejection(call, decision)
+        approval = approvals.get(call["id"])
+        answers: list[str] = []
+        if approval is not None and approval.action == "reject":
+            message = _rejection(call, approval)
             status, digest, duration, attempts = "rejected", args_hash(call["args"]), 0, 0
         else:
-            if decision is not None and decision.action == "edit":
-                call = {**call, "args": decision.args or {}}
-            outcome = await execute_tool_call(
-                call,
-                deps.toolset,
-                task_id=deps.task_id,
-                ledger=deps.ledger,
-                approved=decision is not None,
-            )
+            if approval is not None and approval.action == "edit":
+                call = {**call, "args": approval.args or {}}
+            outcome, answers = await _execute(run, call)
             message = outcome.to_message()
             status, digest = outcome.status, outcome.args_hash
             duration, attempts = outcome.duration_ms, outcome.attempts
         messages.append(message)
-        signature = f"{call['name']}#{digest}"
-        if signature not in loop["tool_hashes"]:
-            loop["compactions"] = 0  # something new happened: compaction is not churn
-        loop["tool_hashes"] = remember(loop["tool_hashes"], signature)
-        if message.status == "error":
-            error_digest = args_hash({"error": str(message.content)[:300]})
-            loop["errors"] = remember(loop["errors"], f"{call['name']}#{error_digest}")
+        _note_signals(loop, call["name"], digest, message)
         await deps.channel.emit(
             TOOL_CALL,
             {
@@ -123,7 +143,8 @@ async def tools(run: NodeRun) -> Command:
                 "attempts": attempts,
                 "tool_call_id": call["id"],
                 "step": state["current_step"],
-                "approval": decision.action if decision else None,
+                "approval": approval.action if approval else None,
+                "outcome_decisions": answers,
             },
             key=f"tool:{call['id']}",
         )

@@ -31,7 +31,10 @@ from tools.registry import ToolRegistry, Toolset
 from tools.spec import RegisteredTool, ToolSpec
 
 REPO = Path(__file__).resolve().parents[2]
-LEDGER_MIGRATION = REPO / "stack" / "migrations" / "0002_tool_ledger.sql"
+LEDGER_MIGRATIONS = [
+    REPO / "stack" / "migrations" / name
+    for name in ("0002_tool_ledger.sql", "0007_ledger_outcomes.sql")
+]
 
 
 class ValueArgs(BaseModel):
@@ -86,7 +89,8 @@ def ledger_pool(pg_pool: AsyncConnectionPool) -> AsyncConnectionPool:
 @pytest.fixture
 async def ledger(ledger_pool: AsyncConnectionPool) -> ToolLedger:
     async with ledger_pool.connection() as conn:
-        await conn.execute(LEDGER_MIGRATION.read_text().encode())
+        for migration in LEDGER_MIGRATIONS:
+            await conn.execute(migration.read_text().encode(), prepare=False)
     return ToolLedger(ledger_pool)
 
 

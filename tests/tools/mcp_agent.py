@@ -1,6 +1,5 @@
-"""Run a task whose agent uses MCP servers: its tools opened with `open_toolset` around
-`TaskRunner.run`. Used by the graph tests (loaded by conftest) and, as a script, by the
-crash tests' child process:
+"""Run a task whose agent uses MCP servers (`TaskRunner.run` opens them). Used by the graph
+tests (loaded by conftest) and, as a script, by the crash tests' child process:
 
     python tests/tools/mcp_agent.py DATABASE_URL DATA_DIR TASK_ID
 
@@ -14,34 +13,17 @@ import sys
 from pathlib import Path
 
 from graphs.approval import ApprovalDecision
-from graphs.budgets import Budgets
-from graphs.context import AgentDeps, open_toolset
 from graphs.engine import Engine
-from graphs.models import build_models
 from graphs.runner import RunResult, TaskRunner
-from graphs.spec import AgentSpec
 from stack.settings import load_settings
 
 
 async def run_task(
     engine: Engine, task_id: str, *, decision: ApprovalDecision | None = None
 ) -> RunResult:
-    """Run (or resume) a task until it ends or waits, with its MCP servers up meanwhile."""
-    task = await engine.records.get_task(task_id)
-    spec = AgentSpec.model_validate(task.agent_spec)
-    settings = engine.settings
-    async with open_toolset(spec, settings, pool=engine.pool) as toolset:
-        deps = AgentDeps(
-            task_id=task.id,
-            spec=spec,
-            settings=settings,
-            models=build_models(spec, settings),
-            toolset=toolset,
-            channel=engine.records.channel(task.id),
-            budgets=Budgets.model_validate(task.budgets),
-            ledger=engine.ledger,
-        )
-        return await TaskRunner(engine).run(task.id, decision=decision, deps=deps)
+    """Run (or resume) a task until it ends or waits; the runner keeps its MCP servers up
+    meanwhile."""
+    return await TaskRunner(engine).run(task_id, decision=decision)
 
 
 async def main(url: str, data_dir: str, task_id: str) -> None:

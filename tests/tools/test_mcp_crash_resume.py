@@ -1,6 +1,6 @@
 """A run using an MCP write tool is SIGKILLed, then resumed: the side effect (a counter file
-the server increments) happens at most once, and a call whose outcome is unknown is not
-repeated without approval."""
+the server increments) happens at most once, and a call whose outcome is unknown waits for a
+person's decision instead of being repeated or handed to the model."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from graphs.approval import ApprovalDecision
 from graphs.runner import TaskRunner
 from graphs.spec import parse_agent_spec
 from tools.faults import CRASH_AFTER_ENV, CRASH_DURING_ENV
@@ -80,11 +81,10 @@ async def test_sigkill_right_after_an_mcp_write_is_not_repeated_on_resume(
     assert await statuses(mcp_engine, task_id) == ["replayed"]
 
 
-async def test_sigkill_mid_call_is_reported_unknown_and_not_repeated_without_approval(
+async def test_sigkill_mid_call_waits_for_a_person_on_resume(
     mcp_engine, mcp_agent, stdio_server, counter
 ) -> None:
-    # After the unknown outcome the model tries again: same tool, same arguments, new id.
-    task_id = await submit(mcp_engine, stdio_server, [BUMP, BUMP, "Giving up."])
+    task_id = await submit(mcp_engine, stdio_server, [BUMP, "Bumped."])
 
     await run_child_until_killed(CRASH_DURING_ENV, mcp_engine, task_id)
     assert counter() == 0
@@ -93,14 +93,21 @@ async def test_sigkill_mid_call_is_reported_unknown_and_not_repeated_without_app
 
     result = await mcp_agent.run_task(mcp_engine, task_id)
 
-    assert counter() == 0  # neither the crashed call nor its repeat ran
-    events = await statuses(mcp_engine, task_id)
-    assert events[0] == "unknown_outcome"
-    if result.waiting:  # the graph gates the repeat behind an approval interrupt
-        assert [spec_tool_name(i["tool"]) for i in result.interrupts] == ["t.increment"]
-    else:  # without that gate, execute_tool_call holds it
-        assert result.task.state == "completed"
-        assert events == ["unknown_outcome", "needs_approval"]
+    # Found started but unfinished: the task asks "did this happen?" instead of completing.
+    assert result.waiting and counter() == 0
+    [question] = result.interrupts
+    assert (question["kind"], question["reason"]) == ("unknown_outcome", "crashed")
+    assert spec_tool_name(question["tool"]) == "t.increment" and question["args"] == {"amount": 1}
+    assert await statuses(mcp_engine, task_id) == []  # the model has not been told anything
+
+    done = ApprovalDecision(action="done", comment="counter is now 1", decided_by="test")
+    result = await mcp_agent.run_task(mcp_engine, task_id, decision=done)
+
+    assert result.task.state == "completed"
+    assert counter() == 0  # the person said it happened: not run again
+    assert await statuses(mcp_engine, task_id) == ["confirmed"]
+    [entry] = await _ledger_rows(mcp_engine, task_id)
+    assert entry == {"status": "completed", "result": "counter is now 1"}
 
 
 async def _ledger_rows(engine: Any, task_id: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ requests through it. What goes wrong, and what the caller sees:
   sent again on a new session, once, without the caller noticing;
 - the connection breaks while a call is in flight (the server crashed mid-call):
   `McpConnectionLost` (a ConnectionError: retried for read tools only, since the call may
-  have taken effect);
+  have taken effect; a CallOutcomeUnknown, so a write's outcome is recorded unknown);
 - a call is cancelled, e.g. by the caller's timeout (a hung server): the error is the
   caller's; the session is dropped because the server may be stuck.
 
@@ -40,7 +40,7 @@ from stack.startup import starting
 from tools.mcp.config import McpServerConfig
 from tools.mcp.pinning import tool_digest
 from tools.mcp.server_stderr import open_session
-from tools.retry import RetryableToolError
+from tools.retry import CallOutcomeUnknown, RetryableToolError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,8 +53,9 @@ class McpUnavailable(RetryableToolError):
     """The MCP server could not be reached; nothing was sent, so trying again is safe."""
 
 
-class McpConnectionLost(ConnectionError):
-    """The connection to the MCP server broke during the call; it may or may not have run."""
+class McpConnectionLost(ConnectionError, CallOutcomeUnknown):
+    """The connection to the MCP server broke during the call; it may or may not have run
+    (so a write's outcome is recorded unknown)."""
 
 
 class McpToolChanged(Exception):
