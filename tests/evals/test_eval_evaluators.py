@@ -125,30 +125,53 @@ def test_loops_flag_what_superset_matching_lets_through(trace_builder) -> None:
     assert run("trajectory", loop, reference).passed  # superset: the repeats slip through
     flagged = run("loops", loop)
     assert not flagged.passed
-    assert "repeated_call: disk_usage x3" in flagged.detail
-    assert flagged.metrics["max_call_repeats"] == 3
+    assert 'repeated_call: disk_usage({"path":"/"}) x3' in flagged.detail
+    assert flagged.metrics["first_detection_turn"] == 4  # plan, then the 3rd identical call
     assert run("loops", healthy(trace_builder)).passed
     assert run("loops", loop, {"detected": True, "signals": ["repeated_call"]}).passed
     assert not run("loops", healthy(trace_builder), {"detected": True}).passed
+    assert not run("loops", loop, {"detected": True, "signals": ["cycle"]}).passed
 
 
-def test_loops_node_cycle_and_stagnation(trace_builder) -> None:
+def test_loops_cycle_errors_and_the_healthy_twins(trace_builder) -> None:
     alternating = trace_builder().plan("s")
     for _ in range(2):
-        alternating.call("load_average").call("memory_usage")
-    score = run("loops", alternating.build(), {"repeat_threshold": 10})
-    assert not score.passed and "node_cycle" in score.metrics["signals"]
+        alternating.call("load_average", result="load 0.40 0.35 0.30 on 2 cpus")
+        alternating.call("memory_usage", result="memory 61% used of 3.8 GB, swap 0%")
+    score = run("loops", alternating.build())
+    assert not score.passed and score.metrics["signals"] == "cycle"
 
-    stagnant = trace_builder().plan("s")
-    for path in ("/", "/tmp", "/var"):  # different arguments, same thought
-        stagnant.call("disk_usage", {"path": path}, thought="Still looking for the problem.")
-    score = run("loops", stagnant.build())
-    assert not score.passed and score.metrics["signals"] == "stagnation"
+    polling = trace_builder().plan("s")  # same call, the result moves: progress
+    for percent in (10, 40, 70, 100):
+        polling.call("http_get", {"url": "http://ci/job/7"}, result=f"job 7: {percent}% done",
+                     thought="Checking the job again.")
+    assert run("loops", polling.build()).passed
 
-    varied = trace_builder().plan("s")
-    for path, text in (("/", "Root first."), ("/tmp", "Now temp files."), ("/var", "Logs.")):
-        varied.call("disk_usage", {"path": path}, thought=text)
-    assert run("loops", varied.build()).passed
+    failing = trace_builder().plan("s")  # one error class, whatever the path says
+    for path in ("/a/1.log", "/b/22.log", "/c/333.log"):
+        failing.call("read_file", {"path": path}, status="error",
+                     result=f"FileNotFoundError: no such file: '{path}'")
+    score = run("loops", failing.build(), {"entropy": {"semantic": False}})
+    assert not score.passed and score.metrics["signals"] == "repeated_error"
+
+    retried = trace_builder().plan("s")  # a success of the same call clears its errors
+    for path in ("/a", "/b", "/c"):
+        retried.call("read_file", {"path": path}, status="error", result="TimeoutError: 5s")
+        retried.call("read_file", {"path": path}, result=f"the content of {path}, at last")
+    assert run("loops", retried.build(), {"entropy": {"semantic": False}}).passed
+
+
+def test_loops_reads_resets_and_plans_from_the_events(trace_builder) -> None:
+    resumed = trace_builder().plan("s")
+    resumed.call("disk_usage", {"path": "/"}, result="disk / is 40% used, 12 GB free")
+    for _ in range(2):
+        resumed.call("disk_usage", {"path": "/"}, result="disk / is 40% used, 12 GB free")
+    resumed.event("stuck_detected", signal="repeated_call", ending=False)
+    resumed.plan("s", replan=True)
+    resumed.call("disk_usage", {"path": " / "}, result="disk / is 40% used, 12 GB free")
+    score = run("loops", resumed.build(), {"detected": True, "signals": ["resumed_loop"]})
+    assert score.passed, score.detail
+    assert score.metrics["runtime_stuck_signals"] == 1
 
 
 def test_budgets(trace_builder) -> None:
