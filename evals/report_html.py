@@ -142,3 +142,59 @@ def render(report: Report) -> str:
         + "\n".join(body)
         + "</body></html>\n"
     )
+
+
+def _figure(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "—" if value is None else escape(str(value))
+
+
+_LOOP_COLUMNS = ("trajectories", "loops", "healthy", "precision", "recall", "f1",
+                 "false_alarm_rate", "delay_median", "delay_max", "within_3_turns")
+
+
+def loop_detection_section(result: dict) -> str:
+    """The loop detector's figures on a labelled set (evals/loop_scoring.score): one row a
+    split, then each split's patterns and mistakes."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in ("split", *_LOOP_COLUMNS))
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td>"
+        + "".join(f"<td>{_figure(split[c])}</td>" for c in _LOOP_COLUMNS)
+        + "</tr>"
+        for name, split in result["splits"].items()
+    )
+    parts = [
+        "<h2>Loop detection</h2>",
+        f"<p class=\"muted\">semantic signal {'on' if result['semantic'] else 'off'}</p>",
+        f"<table><tr>{head}</tr>{rows}</table>",
+    ]
+    for name, split in result["splits"].items():
+        patterns = "".join(
+            f"<tr><td>{escape(p)}</td><td>{escape(v['label'])}</td><td>{v['flagged']}/{v['n']}"
+            f"</td><td>{_figure(v['delay_median'])}</td><td>"
+            + escape(", ".join(f"{r} {n}" for r, n in sorted(v["rules"].items())))
+            + "</td></tr>"
+            for p, v in split["patterns"].items()
+        )
+        mistakes = "".join(
+            f"<li><code>{escape(m['id'])}</code> {escape(str(m.get('signal')))}</li>"
+            for m in split["mistakes"]
+        )
+        parts += [
+            f"<h3>{escape(name)}: per pattern</h3>",
+            "<table><tr><th>pattern</th><th>label</th><th>flagged</th><th>median delay</th>"
+            f"<th>signals</th></tr>{patterns}</table>",
+            f"<ul>{mistakes}</ul>" if mistakes else "<p>No mistakes.</p>",
+        ]
+    return "\n".join(parts)
+
+
+def render_loop_report(result: dict) -> str:
+    title = "Loop detection report"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"
+        + loop_detection_section(result)
+        + "</body></html>\n"
+    )

@@ -214,3 +214,70 @@ def compare_reports(
     console.print(_comparison_table(comparison, show_all))
     if fail_on_regression and comparison.regressions:
         raise typer.Exit(EXIT_FAILED_RUNS)
+
+
+@eval_app.command("loops")
+@handle_errors
+def loops(
+    datasets: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="labelled trajectories (JSONL); default: evals/datasets/loops.jsonl and "
+            "loops_holdout.jsonl",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+    semantic: Annotated[
+        bool, typer.Option(help="run the semantic signal (MiniLM; embeddings cached)")
+    ] = True,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="also write loops.json and loops.html here")
+    ] = None,
+) -> None:
+    """Score the loop detector on labelled trajectories: precision, recall, F1, false
+    alarms on healthy runs and detection delay, per split and per pattern."""
+    import json
+
+    from evals.embedding_cache import CachedEmbedder
+    from evals.loop_scoring import DATASETS_DIR, DEFAULT_DATASETS, load_trajectories, score
+    from evals.loop_scoring import thoughts as all_thoughts
+    from evals.report_html import render_loop_report
+    from graphs.spec import EntropyConfig
+
+    config = settings()
+    paths = datasets or [DATASETS_DIR / name for name in DEFAULT_DATASETS]
+    trajectories = [t for path in paths for t in load_trajectories(path)]
+    embed = None
+    if semantic:
+        embed = CachedEmbedder(config.data_dir / "cache" / "loop_embeddings.npz",
+                               config.embedding_model)
+        embed.warm(all_thoughts(trajectories))
+        embed.save()
+    result = score(trajectories, EntropyConfig(), embed)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "loops.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        (out / "loops.html").write_text(render_loop_report(result), encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_loop_figures(result, out)
+
+
+def _print_loop_figures(result: dict, out: Path | None) -> None:
+    table = Table(title=f"loop detection (semantic {'on' if result['semantic'] else 'off'})")
+    columns = ("precision", "recall", "f1", "false_alarm_rate", "delay_median", "within_3_turns")
+    for column in ("split", "runs", *columns):
+        table.add_column(column)
+    for name, split in result["splits"].items():
+        runs = f"{split['loops']} loops, {split['healthy']} healthy"
+        table.add_row(name, runs, *(_number(split[c]) if split[c] is not None else "—"
+                                    for c in columns))
+    console.print(table)
+    for name, split in result["splits"].items():
+        for mistake in split["mistakes"][:10]:
+            console.print(f"[red]✗ {name}[/] {mistake['id']}: {mistake.get('signal')}",
+                          highlight=False)
+    if out is not None:
+        console.print(f"report: {out / 'loops.html'}")
