@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from server.a2a import mount_a2a
 from server.api.errors import install_error_handlers
-from server.api.routes import agents, alerts, health, killswitch, metrics, sse, tasks
+from server.api.routes import admin, agents, alerts, health, killswitch, metrics, sse, tasks
 from server.services import Services
 
 ROUTERS = (
@@ -21,6 +21,7 @@ ROUTERS = (
     killswitch.router,
     health.router,
     metrics.router,
+    admin.router,
 )
 DESCRIPTION = """\
 Autonomous agents as durable LangGraph graphs. Submit a goal to `/tasks`; a worker runs the
@@ -28,13 +29,17 @@ agent until the goal is met, a budget runs out, it fails or it is canceled. Foll
 `GET /tasks/{id}`, its event stream, answer approvals of risky tool calls, or cancel it.
 
 Every call but `/healthz`, `/readyz` and the A2A agent card needs `Authorization: Bearer
-<token>`; a token belongs to one tenant and has a role (submitter < approver < admin).
+<token>`; a token belongs to one tenant and has a role (submitter < approver < admin <
+installation-admin). A tenant's admin manages its agents, its kill switch and reads its
+metrics; an installation admin also has the global kill switch, every tenant's metrics and
+`/admin` (tenants and tokens).
 A2A v1.0 JSON-RPC is served at `/a2a` (card at `/.well-known/agent-card.json`).
 """
 TAGS = [
     {"name": "tasks", "description": "Submit, follow, approve and cancel tasks."},
     {"name": "agents", "description": "Applied agent specs, their schedules and alerts."},
     {"name": "operations", "description": "Health, readiness, metrics, kill switch."},
+    {"name": "admin", "description": "Tenants and API tokens (installation admins)."},
 ]
 
 

@@ -2,8 +2,9 @@
 
 `ServicesDep` is the process's services (set on the app by `create_app`); `PrincipalDep` is
 the caller, from a bearer token (no token or an unknown one → 401); `SubmitterDep`,
-`ApproverDep` and `AdminDep` also demand a role (→ 403). Roles are ordered (submitter <
-approver < admin): a stronger role passes every weaker role's check. `TaskIdPath` is a task
+`ApproverDep`, `AdminDep` and `InstallationAdminDep` also demand a role (→ 403). Roles are
+ordered (submitter < approver < admin < installation-admin): a stronger role passes every
+weaker role's check. `TaskIdPath` is a task
 id in a path: malformed ones are a 422 before anything looks them up.
 """
 
@@ -20,7 +21,8 @@ from server.services.auth import Role
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
-    description="A wakeful API token; it names a tenant and a role (submitter, approver or admin).",
+    description="A wakeful API token; it names a tenant and a role (submitter, approver, admin "
+    "or installation-admin).",
 )
 
 
@@ -74,6 +76,7 @@ def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 SubmitterDep = Annotated[Principal, Depends(require_role("submitter"))]
 ApproverDep = Annotated[Principal, Depends(require_role("approver"))]
 AdminDep = Annotated[Principal, Depends(require_role("admin"))]
+InstallationAdminDep = Annotated[Principal, Depends(require_role("installation-admin"))]
 
 
 TaskIdPath = Annotated[

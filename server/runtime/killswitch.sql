@@ -15,3 +15,19 @@ FROM flipped
 
 -- get_killswitch --
 SELECT value, changed_by, changed_at FROM runtime_flags WHERE name = 'killswitch'
+
+-- set_tenant_killswitch --
+-- A tenant's own switch; the notifications wake runs and schedulers as the global one does
+-- (they re-read which tenants are stopped).
+WITH flipped AS (
+    INSERT INTO tenant_flags (tenant, name, value, changed_by, changed_at)
+    VALUES (%(tenant)s, 'killswitch', %(on)s, %(by)s, now())
+    ON CONFLICT (tenant, name) DO UPDATE
+        SET value = EXCLUDED.value, changed_by = EXCLUDED.changed_by, changed_at = now()
+    RETURNING value
+)
+SELECT pg_notify('wakeful_agents', '*') AS agents_notified FROM flipped
+
+-- get_tenant_killswitch --
+SELECT value, changed_by, changed_at FROM tenant_flags
+WHERE tenant = %(tenant)s AND name = 'killswitch'

@@ -9,6 +9,7 @@ ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check
 CREATE INDEX IF NOT EXISTS api_tokens_tenant ON api_tokens (tenant, created_at);
 
 -- Per-tenant switches (the tenant's kill switch); the global ones stay in runtime_flags.
+-- stack/lifecycle.sql's wakeful_killswitch_on(tenant) reads both.
 CREATE TABLE IF NOT EXISTS tenant_flags (
     tenant     text NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     name       text NOT NULL,
@@ -17,15 +18,6 @@ CREATE TABLE IF NOT EXISTS tenant_flags (
     changed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, name)
 );
-
--- The one answer to "may work of this tenant run?": the global switch or the tenant's.
--- Claims, the scheduler and submissions should ask this instead of reading the flags.
-CREATE OR REPLACE FUNCTION wakeful_killed(p_tenant text) RETURNS boolean
-    LANGUAGE sql STABLE AS $$
-    SELECT COALESCE((SELECT value FROM runtime_flags WHERE name = 'killswitch'), false)
-        OR COALESCE((SELECT value FROM tenant_flags
-                     WHERE tenant = p_tenant AND name = 'killswitch'), false)
-$$;
 
 -- The A2A message that created a task (its client-chosen messageId, kept for history).
 CREATE TABLE IF NOT EXISTS a2a_messages (

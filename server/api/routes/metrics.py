@@ -1,4 +1,5 @@
-"""/metrics for Prometheus (admin token), computed from the database at each scrape.
+"""/metrics for Prometheus, computed from the database at each scrape. A tenant's admin sees
+its own tenant's figures; an installation admin sees every tenant's and the shared queues.
 
 Counting at scrape time (metrics.sql) rather than keeping counters in this process means
 the figures include what every worker and server process did and survive restarts; the
@@ -16,6 +17,8 @@ cost is a few grouped scans of the tasks and events tables per scrape.
     wakeful_iteration_lag_seconds{tenant,agent}         gauge    how late a continuous agent's
                                                                  due iteration is
     wakeful_killswitch                                  gauge    1 when the kill switch is on
+                                                                 (for a tenant: the global
+                                                                 one or its own)
 """
 
 from __future__ import annotations
@@ -133,12 +136,13 @@ def families(rows: Rows) -> list[Any]:
     return built
 
 
-async def query_all(services: Services) -> Rows:
+async def query_all(services: Services, tenant: str | None) -> Rows:
+    """Every query's rows, for `tenant` (None: every tenant)."""
     queries = load_queries(_QUERIES)
     rows: Rows = {}
     async with services.engine.pool.connection() as conn:
         for name, query in queries.items():
-            rows[name] = await (await conn.execute(query)).fetchall()
+            rows[name] = await (await conn.execute(query, {"tenant": tenant})).fetchall()
     return rows
 
 
@@ -151,7 +155,9 @@ async def query_all(services: Services) -> Rows:
     },
 )
 async def metrics(principal: AdminDep, services: ServicesDep) -> Response:
-    """Prometheus metrics for the whole installation (see the module docs for the list)."""
+    """Prometheus metrics: the caller's tenant's, or (installation admin) every tenant's and
+    the job queues' (see the module docs for the list)."""
+    tenant = None if principal.installation_admin else principal.tenant
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Snapshot(families(await query_all(services))))
+    registry.register(Snapshot(families(await query_all(services, tenant))))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

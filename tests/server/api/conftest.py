@@ -4,7 +4,8 @@ on loopback.
 Each module gets its own database on the session's Postgres (the kill switch is global to
 a database). The test process opens services on it too (to make tokens, apply agents and
 read event logs); the server process serves the API and runs a worker. Tokens: tenant
-`acme` has a submitter, an approver and an admin; tenant `globex` has an admin. Agents of
+`acme` has a submitter, an approver and an admin; tenant `globex` has an admin; `local`
+has an installation admin. Agents of
 `acme`: `quick` (one step: reads the load and answers), `slow` (its planner takes a minute,
 to be canceled) and `gated` (writes a report, which needs an approval).
 """
@@ -60,7 +61,13 @@ SPECS: dict[str, dict[str, Any]] = {
 }
 # a2a-sdk logs a malformed JSON-RPC request (which the fuzz test sends) at ERROR level.
 SDK_REQUEST_LOG = "a2a.server.routes.jsonrpc_dispatcher"
-ROLES = (("acme", "submitter"), ("acme", "approver"), ("acme", "admin"), ("globex", "admin"))
+ROLES = (
+    ("acme", "submitter"),
+    ("acme", "approver"),
+    ("acme", "admin"),
+    ("globex", "admin"),
+    ("local", "installation-admin"),
+)
 
 
 @dataclass

@@ -54,7 +54,7 @@ async def test_the_local_admin_token_is_made_once(rt, tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     token = path.read_text().strip()
     principal = await rt.auth.authenticate(token)
-    assert (principal.tenant, principal.role) == ("local", "admin")
+    assert (principal.tenant, principal.role) == ("local", "installation-admin")
     assert await rt.auth.ensure_local_admin(tmp_path) == path
     assert path.read_text().strip() == token  # not replaced
     path.write_text("wk_stale\n")  # e.g. the database was reset: a new token is made
