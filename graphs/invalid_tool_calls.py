@@ -23,6 +23,8 @@ from tools.arguments import args_hash
 from tools.policy import spec_tool_name
 
 INVALID = "invalid"  # the tool_call event status of a call that could not be read
+# LangChain's streamed parser gives no reason; it refuses only arguments that are no object.
+NOT_AN_OBJECT = "the arguments are not a JSON object"
 INVALID_ARGUMENTS = (
     "Your call of {name} was not run: its arguments could not be read ({error}). "
     "Call it again with arguments that are one JSON object matching its schema."
@@ -42,7 +44,7 @@ def with_call_ids(message: AIMessage) -> AIMessage:
 
 def _answer(call: dict) -> ToolMessage:
     name = call.get("name") or "a tool"
-    error = one_line(call.get("error") or "not valid JSON", 400)
+    error = one_line(call.get("error") or NOT_AN_OBJECT, 400)
     return ToolMessage(
         content=INVALID_ARGUMENTS.format(name=name, error=error),
         tool_call_id=call["id"],
@@ -74,7 +76,7 @@ async def answer_invalid_calls(
                 "tool": spec_tool_name(name),
                 "args_hash": digest,
                 "status": INVALID,
-                "error": one_line(call.get("error") or "", 1000),
+                "error": one_line(call.get("error") or NOT_AN_OBJECT, 1000),
                 "duration_ms": 0,
                 "attempts": 0,
                 "tool_call_id": call["id"],

@@ -8,6 +8,7 @@ refuses a history whose tool calls are not all answered) and through the scripte
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from fake_openai_server import FakeOpenAI, Reply, openai_settings
 from langchain_core.messages import AIMessage, ToolMessage
 from wakeful_testing import make_spec
 
+from graphs.context import RunContext
 from graphs.engine import Engine
 from graphs.runner import RunResult, TaskRunner
 from graphs.spec import AgentSpec, parse_agent_spec
+from graphs.state import initial_state
 from stack.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -28,6 +31,8 @@ BROKEN_ERROR = (
     "Function load_average arguments: {\"window\": are not valid JSON. "
     "Received JSONDecodeError Expecting value: line 1 column 12 (char 11)"
 )
+NOT_AN_OBJECT = "[1, 2]"  # JSON, but no arguments object
+NOT_AN_OBJECT_ERROR = "the arguments must be a JSON object, not a JSON list"
 BROKEN_PLAN = '{"steps": [{"id": '
 BROKEN_PLAN_ERROR = (
     "Function Plan arguments: {\"steps\": [{\"id\": are not valid JSON. "
@@ -64,13 +69,18 @@ async def events(engine: Engine, task_id: str, type: str) -> list[dict[str, Any]
     return [e.data for e in rows if e.type == type]
 
 
-async def test_a_tool_call_with_broken_json_is_answered_and_the_run_goes_on(
-    engine: Engine, settings: Settings
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [(BROKEN, BROKEN_ERROR), (NOT_AN_OBJECT, NOT_AN_OBJECT_ERROR)],
+    ids=["not-json", "not-an-object"],
+)
+async def test_a_tool_call_with_unreadable_arguments_is_answered_and_the_run_goes_on(
+    engine: Engine, settings: Settings, arguments: str, error: str
 ) -> None:
     replies = {
         "planner": [Reply(structured=ONE_STEP)],
         "worker": [
-            Reply(text="Checking the load.", raw_tool_calls=[("load_average", BROKEN)]),
+            Reply(text="Checking the load.", raw_tool_calls=[("load_average", arguments)]),
             Reply(text="Again, properly.", tool_calls=[("load_average", {})]),
             Reply(text="The load is low."),
         ],
@@ -87,13 +97,13 @@ async def test_a_tool_call_with_broken_json_is_answered_and_the_run_goes_on(
     sent = second.body["messages"]
     [asked] = [m for m in sent if m["role"] == "assistant" and m.get("tool_calls")]
     assert [(c["id"], c["function"]["arguments"]) for c in asked["tool_calls"]] == [
-        (broken_id, BROKEN)
+        (broken_id, arguments)
     ]
     [answer] = [m for m in sent if m["role"] == "tool"]
     assert answer["tool_call_id"] == broken_id
     assert answer["content"] == (
         f"Your call of load_average was not run: its arguments could not be read "
-        f"({BROKEN_ERROR}). Call it again with arguments that are one JSON object matching "
+        f"({error}). Call it again with arguments that are one JSON object matching "
         "its schema."
     )
     # The good call then ran; the history the server accepted pairs every call.
@@ -104,13 +114,55 @@ async def test_a_tool_call_with_broken_json_is_answered_and_the_run_goes_on(
         ("load_average", "invalid"),
         ("load_average", "ok"),
     ]
-    assert calls[0]["tool_call_id"] == broken_id and calls[0]["error"] == BROKEN_ERROR
+    assert calls[0]["tool_call_id"] == broken_id and calls[0]["error"] == error
     models = await events(engine, result.task.id, "model_call")
     assert [m.get("invalid_tool_calls") for m in models if m["role"] == "worker"] == [
         ["load_average"], None, None
     ]
     # Nothing ran for the broken call: only the good one is charged as a tool call.
     assert result.task.usage["tool_calls"] == 1
+
+
+async def test_a_streamed_run_reads_broken_calls_and_missing_usage_the_same_way(
+    engine: Engine, settings: Settings
+) -> None:
+    """Streaming the graph's messages makes ChatOpenAI stream: chunks, no usage chunk.
+
+    (Streamed, LangChain repairs cut-off JSON instead of refusing it; only arguments that
+    are no object are left invalid.)
+    """
+    replies = {
+        "planner": [Reply(structured=ONE_STEP, usage=False)],
+        "worker": [
+            Reply(raw_tool_calls=[("load_average", NOT_AN_OBJECT)], usage=False),
+            Reply(tool_calls=[("load_average", {})], usage=False),
+            Reply(text="The load is low.", usage=False),
+        ],
+        "critic": [Reply(structured=ACCEPT, usage=False)],
+    }
+    with FakeOpenAI(replies) as server:
+        runner = TaskRunner(
+            dataclasses.replace(engine, settings=openai_settings(settings, server.base_url))
+        )
+        task = await runner.submit(GOAL, openai_spec())
+        deps = runner.deps_for(task)
+        config = runner.config(task.id, deps.budgets)
+        async for _ in engine.graph.astream(
+            initial_state(GOAL, time.time()),
+            config,
+            context=RunContext(deps=deps),
+            stream_mode="messages",
+        ):
+            pass
+
+    assert all(r.body.get("stream") for r in server.requests)
+    values = (await engine.graph.aget_state(config)).values
+    assert values["stop_reason"] == "completed"
+    [broken_id] = server.by_role("worker")[0].tool_call_ids
+    [answer] = [m for m in server.by_role("worker")[1].body["messages"] if m["role"] == "tool"]
+    assert answer["tool_call_id"] == broken_id
+    assert "(the arguments are not a JSON object)" in answer["content"]
+    assert values["usage"]["tokens"] > 0  # counted offline: the server sent no usage chunk
 
 
 @pytest.mark.parametrize(
