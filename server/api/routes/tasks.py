@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from graphs.approval import check_decision_fits
 from server.api.deps import ApproverDep, PrincipalDep, ServicesDep, SubmitterDep, TaskIdPath
 from server.api.schemas.approvals import ApprovalIn
 from server.api.schemas.errors import INVALID, NO_TOKEN, error_responses
@@ -19,6 +20,7 @@ from server.api.schemas.tasks import (
     TaskPublic,
     TaskStateName,
 )
+from stack.errors import Conflict
 
 router = APIRouter(
     prefix="/tasks", tags=["tasks"], responses=error_responses({401: NO_TOKEN, 422: INVALID})
@@ -96,15 +98,25 @@ async def cancel_task(
         {
             **NOT_FOUND,
             403: "the token lacks the approver role",
-            409: "the task is not waiting for an approval, or is already answered",
+            409: "the task is not waiting for a decision, is already answered, or waits for "
+            "another kind of decision than the action answers",
         }
     ),
 )
 async def answer_approval(
     task_id: TaskIdPath, body: ApprovalIn, principal: ApproverDep, services: ServicesDep
 ) -> TaskPublic:
-    """Answer the task's pending approval (approve, reject with a comment, or edit the
-    arguments); a worker resumes the run with the answer."""
+    """Answer the task's pending request, whose `kind` says which actions fit: an
+    `approval` takes approve, reject (with a comment) or edit (new arguments); an
+    `unknown_outcome` ("did this call take effect?") takes done (it happened; the comment is
+    its result for the model), retry (run it again) or skip (it did not happen). A worker
+    resumes the run with the answer."""
     decision = body.decision(decided_by=principal.token_name)
+    pending = (await services.tasks.get(principal.tenant, task_id)).approval
+    if pending is not None:
+        try:
+            check_decision_fits(pending, decision)
+        except ValueError as exc:
+            raise Conflict(f"task {task_id}: {exc}") from None
     row = await services.tasks.decide(principal.tenant, task_id, decision)
     return TaskPublic.from_row(row)

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from graphs.approval import ApprovalDecision
+from graphs.approval import Action, ApprovalDecision
 
 
 class ApprovalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["approve", "reject", "edit"]
+    action: Action = Field(
+        description="approve / reject / edit for an approval; done / retry / skip for an "
+        "unknown outcome (the pending request's `kind`)"
+    )
     args: dict[str, Any] | None = Field(
         default=None, description="the tool call's new arguments; required for edit"
     )
     comment: str | None = Field(
-        default=None, max_length=4_000, description="shown to the model, e.g. why it was rejected"
+        default=None,
+        max_length=4_000,
+        description="shown to the model: why (reject, skip), or the result (done)",
     )
 
     @model_validator(mode="after")
