@@ -106,7 +106,7 @@ def unique_prefix_match(what: str, prefix: str, matches: list[str]) -> str:
     """The one of `matches` (the `what`s starting with `prefix`: ids are shown shortened,
     so their start is accepted wherever a full one is); else an error saying which."""
     if not prefix:
-        raise ConfigError(f"give a {what} (or its start)")
+        raise ConfigError(f"give the {what} (or its start)")
     if prefix in matches:
         return prefix
     if not matches:
