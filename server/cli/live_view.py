@@ -4,9 +4,10 @@ On a terminal it redraws in place (Rich Live), several times a second whether or
 events come, so the runtime bar and the services being started move on their own;
 otherwise it prints one line per notable event, so logs and CI output stay readable.
 
-The runtime bar is the budget's own clock (usage.active_seconds): the time the task has
-been running, counted from the task's usage when the view opens, while the run is working;
-time spent waiting (for services to start, for an approval) does not count.
+The runtime bar is the budget's own clock (usage.active_seconds): counted from the task's
+usage when the view opens, it runs while the run is in a node that is charged for its time
+(those calling models or tools, graphs/boundary.py); time spent waiting (for services to
+start, for an approval) does not count.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from graphs.boundary import LONG_NODES
 from graphs.budgets import Budgets
 from server.cli.startup_view import news_line
 from stack.startup import ServiceNews, listening
@@ -32,6 +34,7 @@ from stack.startup import ServiceNews, listening
 _STATUS_STYLE = {"pending": "dim", "active": "yellow", "done": "green", "failed": "red"}
 _QUIET_EVENTS = {"node"}
 _NOT_RUNNING = {"input-required", "completed", "failed", "canceled", "rejected"}
+CHARGED_NODES = LONG_NODES | {"finalize"}  # the nodes whose time usage.active_seconds counts
 REFRESH_PER_SECOND = 4
 
 
@@ -93,7 +96,8 @@ class LiveView:
         self.tool_calls = int(usage.get("tool_calls", 0))
         self.tokens = int(usage.get("tokens", 0))
         self.clock = RuntimeClock(float(usage.get("active_seconds", 0.0)))
-        self.starting: dict[str, float] = {}  # services starting now, since when
+        self.services: dict[str, ServiceNews] = {}  # by name: starting (since) or ready
+        self._since: dict[str, float] = {}
         self.opened = time.monotonic()
         self._spinner = Spinner("dots", style="yellow")
         self._lock = threading.RLock()  # events, service news and the refresh thread
@@ -113,18 +117,19 @@ class LiveView:
     def on_service(self, news: ServiceNews) -> None:
         """A backing service starts or is ready (stack.startup)."""
         with self._lock:
+            self.services[news.service] = news
             if news.seconds is None:
-                self.starting[news.service] = time.monotonic()
-            else:
-                self.starting.pop(news.service, None)
-                self.activity.append(news_line(news))
+                self._since[news.service] = time.monotonic()
         if self._live is None and news.seconds is not None:
             self.console.print(f"[dim]{self.task_id[:8]}[/] {news_line(news)}", highlight=False)
 
     def _apply(self, type: str, data: dict[str, Any]) -> str | None:
         if type == "node":
             self.node = data["node"]
-            self.clock.start()
+            if self.node in CHARGED_NODES:
+                self.clock.start()
+            else:
+                self.clock.stop()
             return f"→ {_e(self.node)}"
         if type == "plan":
             for step in data["steps"]:
@@ -167,9 +172,7 @@ class LiveView:
             return (f"approval: {_e(data['action'])} {_e(data['tool'])} by "
                     f"{_e(data['decided_by'])}")
         if type == "state_change":
-            if data["to"] == "working":
-                self.clock.start()
-            elif data["to"] in _NOT_RUNNING:
+            if data["to"] in _NOT_RUNNING:
                 self.clock.stop()
             return f"task {_e(data['from'])} → [bold]{_e(data['to'])}[/]" + (
                 f" ({_e(data['stop_reason'])})" if data.get("stop_reason") else ""
@@ -183,16 +186,26 @@ class LiveView:
         bar = ProgressBar(total=max(limit, 1e-9), completed=min(used, limit), width=30)
         table.add_row(name, bar, fmt.format(used=used, limit=limit))
 
+    def _services(self) -> Text:
+        """One line: each service started for this run, ready (with its time) or starting."""
+        now, parts = time.monotonic(), []
+        for name, news in self.services.items():
+            if news.seconds is None:
+                parts.append(f"[yellow]…[/] {escape(name)} {now - self._since[name]:.1f}s")
+            elif news.failed:
+                parts.append(f"[red]✗ {escape(name)}[/]")
+            else:
+                parts.append(f"[green]✓[/] {escape(name)} {news.seconds:.1f}s")
+        return Text.from_markup("services  " + "  ".join(parts))
+
     def _waiting(self) -> Table:
         """Before the first node: what the run waits for, and since when."""
         now = time.monotonic()
+        starting = [name for name, news in self.services.items() if news.seconds is None]
+        what = (f"starting {', '.join(escape(name) for name in starting)}" if starting
+                else f"starting the run… {now - self.opened:.1f}s")
         row = Table.grid(padding=(0, 1))
-        if self.starting:
-            what = ", ".join(f"{escape(name)} {now - since:.1f}s"
-                             for name, since in self.starting.items())
-            row.add_row(self._spinner, Text.from_markup(f"starting {what}"))
-        else:
-            row.add_row(self._spinner, Text(f"starting the run… {now - self.opened:.1f}s"))
+        row.add_row(self._spinner, Text.from_markup(what))
         return row
 
     def render(self) -> Panel:
@@ -215,7 +228,8 @@ class LiveView:
             budgets, "runtime", self.clock.seconds(), b.max_runtime_seconds,
             "{used:.1f}s/{limit:.0f}s",
         )  # fmt: skip
-        parts: list[Any] = [self._waiting()] if self.node is None or self.starting else []
+        parts: list[Any] = [self._waiting()] if self.node is None else []
+        parts += [self._services()] if self.services else []
         activity = Text.from_markup("\n".join(self.activity) or "…")
         parts += [plan, Text(""), budgets, Text(""), activity]
         node = "starting" if self.node is None else escape(self.node)
