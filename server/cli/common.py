@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -40,7 +40,25 @@ def quiet_libraries() -> None:
     # setuptools (pulled in by torch and friends) warns about its own deprecations.
     warnings.filterwarnings("ignore", module=r"(setuptools|_distutils_hack|pkg_resources)")
     warnings.filterwarnings("ignore", message=r".*(pkg_resources|[Ss]etuptools).*")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records to whatever sys.stderr is now: while a live view is up, Rich has it
+    print above the view instead of through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always the current sys.stderr
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from graphs.approval import ApprovalDecision
@@ -63,7 +64,9 @@ def styled(state: str) -> str:
 
 
 def event_line(event: EventRow, *, prefix: str = "") -> str:
-    data = event.data
+    """One event as a line of Rich markup (its data escaped: it may hold [..] of its own)."""
+    data = {key: escape(str(value)) if isinstance(value, str) else value
+            for key, value in event.data.items()}
     detail = {
         "node": lambda: data.get("node", ""),
         "model_call": lambda: f"{data.get('role')} · {data.get('tokens', 0)} tokens",
@@ -78,7 +81,7 @@ def event_line(event: EventRow, *, prefix: str = "") -> str:
         "plan": lambda: f"{len(data.get('steps') or [])} step(s)",
         "verdict": lambda: f"{data.get('decision')} {data.get('step_id')}",
         "step_completed": lambda: str(data.get("step")),
-    }.get(event.type, lambda: json.dumps(data, default=str)[:70])()
+    }.get(event.type, lambda: escape(json.dumps(event.data, default=str)[:70]))()
     return f"{prefix}{event.ts:%H:%M:%S} {event.seq:>4} [bold]{event.type}[/] {detail}"
 
 

@@ -97,3 +97,21 @@ def test_event_text_keeps_its_brackets() -> None:
     shown = _text(view)
     assert "'^[a-z0-9][a-z0-9_.-]{0,62}$'" in shown
     assert "output [bold]empty[/bold]" in shown
+
+
+def test_log_records_print_above_the_view_not_through_it() -> None:
+    import logging
+
+    from server.cli.common import CurrentStderr
+
+    handler = CurrentStderr()
+    log = logging.getLogger("wakeful.test.live")
+    log.addHandler(handler)
+    log.propagate = False
+    out = io.StringIO()
+    try:
+        with _view(out):
+            log.warning("the knowledge graph is slow [today]")
+            _eventually(lambda: "the knowledge graph is slow [today]" in out.getvalue())
+    finally:
+        log.removeHandler(handler)

@@ -52,3 +52,20 @@ def test_make_run_and_studio_take_port() -> None:
     assert "--port 9191" in _dry_run("run", "PORT=9191")
     assert "langgraph dev --no-browser --port 2024" in _dry_run("studio")
     assert "langgraph dev --no-browser --port 2999" in _dry_run("studio", "PORT=2999")
+
+
+def test_event_lines_show_their_data_as_it_is() -> None:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from server.cli.task import event_line
+    from stack.task_records import EventRow
+
+    console = Console(record=True, width=200, color_system=None)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    console.print(event_line(EventRow(1, "t", 1, when, "error", {"error": "bad [a-z0-9] x"})))
+    console.print(event_line(EventRow(2, "t", 2, when, "tool_call",
+                                      {"tool": "notes.[b]add", "status": "ok"})))
+    text = console.export_text()
+    assert "bad [a-z0-9] x" in text and "notes.[b]add · ok" in text
