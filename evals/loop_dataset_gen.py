@@ -281,6 +281,7 @@ class Gen:
     def call(self, probe: Probe, value: str, pool: list[str] = EXPLORE, *, args: Any = None,
              same: bool = True) -> Turn:
         key = (probe.tool, value)
+        self.used.add(key)
         if key not in self.results or not same:
             self.results[key] = probe.result(value, self.rng)
         thing = probe.thing.format(v=value)
@@ -461,6 +462,54 @@ def query_reformulation(g: Gen) -> tuple[list[Turn], int]:
     return turns, start
 
 
+def noisy_repeat(g: Gen) -> tuple[list[Turn], int]:
+    """The same call; each result stamped with a fresh time or request id."""
+    turns = g.opening()
+    probe, value = g.pick()
+    body = probe.result(value, g.rng)
+    style = g.rng.randrange(4)  # one tool, one output format
+    start = len(turns) + 1
+    for i in range(g.rng.randint(4, 7)):
+        stamp = [
+            f"fetched at 2026-03-0{g.rng.randint(1, 9)}T1{g.rng.randint(0, 9)}:0{i}:{10 + i}Z",
+            f"request_id: {g.rng.randint(10**6, 10**7)}",
+            f"as of {g.rng.randint(10, 23)}:{10 + i}:0{g.rng.randint(0, 9)}",
+            f"(took {g.rng.randint(5, 900)}ms)",
+        ][style]
+        turn = g.call(probe, value, AGAIN if i else EXPLORE)
+        turns.append({**turn, "result": f"{body}\n{stamp}"})
+    return turns, start
+
+
+def jitter_repeat(g: Gen) -> tuple[list[Turn], int]:
+    """The same probe again and again; its gauges wobble by measurement noise only."""
+    turns = g.opening()
+    tool = g.rng.choice(["memory_usage", "resource_stats", "node_metrics", "pool_status"])
+    used, free = g.rng.uniform(1000, 9000), g.rng.uniform(5000, 90000)
+    percent, workers = g.rng.uniform(20, 90), g.rng.choice([4, 8])
+    start = len(turns) + 1
+    for i in range(g.rng.randint(4, 7)):
+        wobble = 1 + g.rng.uniform(-0.001, 0.001)
+        result = (f'{{"used_mb": {used * wobble:.1f}, "free_mb": {free / wobble:.1f}, '
+                  f'"used_percent": {percent:.1f}, "workers": {workers}}}')
+        turns.append({"kind": "call", "tool": tool, "args": {}, "result": result,
+                      "thought": g.say(AGAIN if i else EXPLORE, thing="the resource usage")})
+    return turns, start
+
+
+def revise_loop(g: Gen) -> tuple[list[Turn], int]:
+    """Call, answer, sent back by the critic, the same call again, a reworded answer..."""
+    turns = g.opening()
+    probe, value = g.pick()
+    subject = probe.thing.format(v=value)
+    answers = g.rng.sample(STUCK_ANSWERS, 4)
+    start = len(turns) + 2
+    for i in range(g.rng.randint(3, 4)):
+        turns.append(g.call(probe, value, AGAIN if i else EXPLORE))
+        turns.append({"kind": "text", "text": answers[i].format(x=subject)})
+    return turns, start
+
+
 # -- healthy patterns: each returns the turns -------------------------------------------------
 
 
@@ -604,6 +653,35 @@ def check_each_step(g: Gen) -> list[Turn]:
     return turns
 
 
+def verify_once(g: Gen) -> list[Turn]:
+    """Act, then read the same thing once more to verify: one repeat, then move on."""
+    turns = g.opening()
+    for _ in range(g.rng.randint(1, 3)):
+        probe, value = g.pick()
+        turns.append(g.call(probe, value))
+        turns.append({"kind": "call", "tool": g.d.act_tool,
+                      "args": {"target": value, "note": g.rng.randint(1, 99)},
+                      "result": g.rng.choice(["ok", "done", "no change needed"]),
+                      "thought": "Applying the change."})
+        turns.append(g.call(probe, value, AGAIN))  # unchanged: the check confirms it
+        turns += g.explore(g.rng.randint(1, 2))
+    return _finish(g, turns)
+
+
+def long_poll(g: Gen) -> list[Turn]:
+    """A slow job polled many times; the figures move on every poll."""
+    turns = g.opening()
+    entity = f"{g.d.entity} #{g.rng.randint(100, 999)}"
+    n = g.rng.randint(15, 22)
+    for i in range(n):
+        turns.append({"kind": "call", "tool": g.d.poll_tool, "args": {"id": entity},
+                      "result": _progress(g, entity, i, n + 1),
+                      "thought": g.say(POLL, thing=entity)})
+    turns.append({"kind": "call", "tool": g.d.poll_tool, "args": {"id": entity},
+                  "result": f"{entity}: finished", "thought": g.say(POLL, thing=entity)})
+    return _finish(g, turns)
+
+
 def pagination(g: Gen) -> list[Turn]:
     turns = g.opening()
     probe = g.rng.choice(g.d.probes)
@@ -630,13 +708,14 @@ LOOPS: dict[str, Callable[[Gen], tuple[list[Turn], int]]] = {
     f.__name__: f
     for f in (exact_repeat, arg_drift, error_repeat, cycle, same_info_tools,
               paraphrase_stagnation, identical_replan, reset_resume, edit_test_oscillation,
-              stale_poll, query_reformulation)
+              stale_poll, query_reformulation, noisy_repeat, revise_loop, jitter_repeat)
 }
 HEALTHY: dict[str, Callable[[Gen], list[Turn]]] = {
     f.__name__: f
     for f in (varied_work, polling_until_done, poll_wait, retry_success,
               same_thought_diff_args, templated_progress, replan_different, debugging_progress,
-              reread_after_change, check_each_step, pagination, long_run)
+              reread_after_change, check_each_step, pagination, long_run, verify_once,
+              long_poll)
 }
 
 

@@ -98,6 +98,9 @@ class EntropyConfig(BaseModel):
                                  "pretty", "explanation", "rationale", "reasoning", "thought"],
         description="argument keys that do not change what a call does (`key` or `tool:key`)",
     )
+    jitter: float = Field(
+        default=0.005, ge=0, lt=1, description="relative change in a number that is only noise"
+    )
     ack_chars: int = Field(
         default=24, ge=0, description="a result this short only acknowledges an action"
     )

@@ -15,13 +15,22 @@ from typing import Any
 
 from graphs.loops import rules
 from graphs.loops.detection import Detection
-from graphs.loops.normalise import canonical_args, digest, error_class, result_text, squash
+from graphs.loops.normalise import (
+    canonical_args,
+    digest,
+    error_class,
+    numbers_of,
+    result_text,
+    squash,
+    within_jitter,
+)
 from graphs.loops.record import Entry, Observation, Status
 from graphs.spec import EntropyConfig
 
 WINDOW = 48  # recent entries kept; fingerprints are kept longer
 SEEN = 512  # fingerprints kept per kind (the oldest go first)
 _LABEL = 90
+_NUMBERS = 64  # numbers kept per reference result; a longer result is never jitter-equal
 
 
 @dataclass
@@ -32,6 +41,7 @@ class LoopDetector:
     seen_info: dict[str, int] = field(default_factory=dict)  # fingerprint -> first turn
     seen_calls: dict[str, int] = field(default_factory=dict)
     errors: dict[str, list[int]] = field(default_factory=dict)  # tool|class -> [count, since]
+    references: dict[str, list[Any]] = field(default_factory=dict)  # call -> result, numbers
     turn: int = 0
     last_progress: int = 0
     looped: list[str] = field(default_factory=list)  # keys of the last loop caught
@@ -46,6 +56,7 @@ class LoopDetector:
             "seen_info": self.seen_info,
             "seen_calls": self.seen_calls,
             "errors": self.errors,
+            "references": self.references,
             "turn": self.turn,
             "last_progress": self.last_progress,
             "looped": self.looped,
@@ -60,7 +71,7 @@ class LoopDetector:
         detector = cls(config=config, embed=embed)
         if state:
             detector.entries = [Entry.from_json(e) for e in state.get("entries", [])]
-            for name in ("seen_info", "seen_calls", "errors", "looped"):
+            for name in ("seen_info", "seen_calls", "errors", "references", "looped"):
                 setattr(detector, name, state.get(name) or type(getattr(detector, name))())
             for name in ("turn", "last_progress", "detections"):
                 setattr(detector, name, int(state.get(name, 0)))
@@ -131,11 +142,27 @@ class LoopDetector:
             error = error_class(o.result)
             info = "e:" + digest(f"{o.tool}\n{error}")
         else:
-            error, info = "", "r:" + digest(shown)
+            error, info = "", self._result_info(call, shown)
         entry = Entry(turn=turn, kind="call", status="stale", call=call, info=info,
                       tool=o.tool, label=label, error=error, thought=o.thought)
         entry.status = self._status(entry, len(shown))
         return entry
+
+    def _result_info(self, call: str, shown: str) -> str:
+        """The result's fingerprint; a result that differs from this call's reference
+        result only by measurement jitter gets the reference's (it says nothing new)."""
+        skeleton, numbers = numbers_of(shown)
+        skeleton = digest(skeleton)
+        reference = self.references.get(call)
+        if reference and reference[0] == skeleton and within_jitter(
+            numbers, reference[2], self.config.jitter
+        ):
+            return reference[1]
+        info = "r:" + digest(shown)
+        self.references[call] = [skeleton, info, numbers[:_NUMBERS]]
+        if len(self.references) > SEEN:
+            self.references.pop(next(iter(self.references)))
+        return info
 
     def _status(self, entry: Entry, result_chars: int) -> Status:
         if rules.is_wait_tool(entry.tool, self.config):

@@ -105,3 +105,27 @@ def error_class(text: str) -> str:
     ):
         line = pattern.sub(mask, line)
     return squash(line)[:_MAX_ERROR]
+
+
+_SMALL_INT = 1000  # counts below this carry information: 3 of 5 replicas is not 4 of 5
+
+
+def numbers_of(text: str) -> tuple[str, list[float]]:
+    """A result's skeleton (its numbers masked) and its numbers, for the jitter test."""
+    found = [float(n.replace(",", "")) for n in _NUMBER.findall(text)]
+    return _NUMBER.sub("#", text), found
+
+
+def within_jitter(a: list[float], b: list[float], tolerance: float) -> bool:
+    """Whether two results' numbers differ only by measurement noise: every pair within
+    `tolerance` (relative), small integers equal. 2345.6 MB vs 2345.8 MB is noise."""
+    if len(a) != len(b) or tolerance <= 0:
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            continue
+        if x.is_integer() and y.is_integer() and max(abs(x), abs(y)) < _SMALL_INT:
+            return False
+        if abs(x - y) > tolerance * max(abs(x), abs(y)):
+            return False
+    return True

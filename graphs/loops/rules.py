@@ -115,7 +115,10 @@ def repeated_error(now: Entry, count: int, first_turn: int, config) -> Detection
 def identical_replan(entries, now, last_progress, config) -> Detection | None:
     if now.kind != "plan" or now.status != "stale":
         return None
-    same = [e for e in since_progress(entries, last_progress) if e.key == now.key]
+    # the replan a reset forces gets its chance: only plans since the last reset count
+    recent = {id(e) for e in since_reset(entries)}
+    same = [e for e in since_progress(entries, last_progress)
+            if e.key == now.key and id(e) in recent]
     if len(same) < config.replan_repeats:
         return None
     return _found("identical_replan", f"the same plan again ({now.label})", same, now)

@@ -49,6 +49,9 @@ LOOPS = {
     "identical_replan": ([O.plan_of(["find it"]), read("/a"), O.plan_of(["find it"]),
                           O.text("I could not find it."), O.plan_of(["find it"])],
                          3, "identical_replan"),
+    "measurement_jitter": ([O.call("memory_usage", {}, f'{{"used_mb": {2345.6 + i * 0.4:.1f}, '
+                                  f'"used_percent": 61.2}}') for i in range(4)],
+                           2, "repeated_call"),
     "reset_resume": ([read("/a"), read("/a"), O.reset(), read("/a")], 2, "repeated_call"),
 }
 
@@ -68,6 +71,8 @@ HEALTHY = {
                                   thought=f"Imported batch {i} of 8.") for i in range(1, 9)],
     "same_check_after_each_step": [o for i in range(3) for o in (read("/health"), read(f"/s{i}"),
                                                                  O.step(f"s{i}"))],
+    "slow_big_counter": [O.call("job_status", {"id": 1}, f"processed {12000 + 300 * i} of 50000")
+                         for i in range(8)],
     "reread_after_a_change": [read("/a"), O.call("edit", {"path": "/a"}, "ok"),
                               read("/a", "contents of /a: a=2"), read("/b")],
 }
