@@ -6,6 +6,8 @@ A node is `async def node(run: NodeRun) -> dict | Command`. Nodes route with `Co
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from graphs.state import AgentState, Usage, new_usage
 FINALIZE = "finalize"
 UNSTOPPABLE = frozenset({"finalize", "memorize"})  # these run even after a stop
 LONG_NODES = frozenset({"planner", "worker", "tools", "critic"})  # model or tool calls
+CRASH_AFTER_FLUSH_ENV = "WAKEFUL_CRASH_AFTER_FLUSH"
 
 
 class BudgetExhausted(Exception):
@@ -108,13 +111,24 @@ async def _run_and_flush(node: Node, run: NodeRun) -> dict[str, Any] | Command:
     """
     try:
         result = _charge_time(run, await node(run))
-    except BaseException:
-        await run.deps.channel.flush()
+    except BaseException as exc:
+        # a model call that failed still spent tokens (ModelCallError carries them)
+        spent = getattr(exc, "usage", None)
+        await run.deps.channel.flush(usage=dict(spent) if isinstance(spent, dict) else None)
         raise
     update = result.update if isinstance(result, Command) else result
     usage = update.get("usage") if isinstance(update, dict) else None
     await run.deps.channel.flush(usage=dict(usage) if usage else None)
+    _crash_after_flush_if_asked(run.name)
     return result
+
+
+def _crash_after_flush_if_asked(node: str) -> None:
+    """Crash-test hook (leave it unset in production): WAKEFUL_CRASH_AFTER_FLUSH=<node>
+    SIGKILLs the process once that node's events are written and before LangGraph
+    checkpoints the node — the window where a resumed run writes them again."""
+    if os.environ.get(CRASH_AFTER_FLUSH_ENV) == node:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _charge_time(run: NodeRun, result: dict[str, Any] | Command) -> dict[str, Any] | Command:

@@ -161,8 +161,10 @@ class TaskRunner:
         interrupt_id: str | None = None,
         listeners: tuple[Listener, ...] = (),
         stop_event: asyncio.Event | None = None,
+        run_detail: dict[str, Any] | None = None,
     ) -> RunResult:
-        """Run until the task ends or waits for a person.
+        """Run until the task ends or waits for a person (`run_detail`, such as the job and
+        worker, goes into the run_started event).
 
         A `decision` answers the pending request (the one `interrupt_id` names, when given:
         an answer to a request that no longer waits is dropped). LeaseHeld when another run
@@ -172,7 +174,8 @@ class TaskRunner:
         if decision is not None:
             await self._answer(task_id, decision)
         claim = await self.lifecycle.claim(
-            task_id, run_owner(self.role), lease_seconds=self.engine.leases.lease_seconds
+            task_id, run_owner(self.role), lease_seconds=self.engine.leases.lease_seconds,
+            detail=run_detail,
         )
         if claim.held_by is not None:
             raise LeaseHeld(claim.task, claim.held_by, claim.task.lease_expires_at)
@@ -273,7 +276,10 @@ class TaskRunner:
         except INFRASTRUCTURE_ERRORS:
             raise  # the database went away: the run is retried once it is back
         except Exception as exc:
-            log.exception("task %s failed", task.id)
+            if isinstance(exc, WakefulError):  # says what went wrong by itself
+                log.warning("task %s failed: %s", task.id, exc)
+            else:
+                log.exception("task %s failed", task.id)
             error = f"{type(exc).__name__}: {exc}"[:2000]
             await deps.channel.emit("error", {"error": error}, key=f"error:{lease.epoch}")
             return await self._end(task, lease, deps, "error", error)

@@ -214,12 +214,20 @@ class TaskLifecycle:
         return TaskRow.from_row(rows[0]) if rows else None
 
     async def claim(
-        self, task_id: str, owner: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
+        self,
+        task_id: str,
+        owner: str,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        detail: dict[str, Any] | None = None,
     ) -> Claim:
-        """Take the task for a run by `owner`. A lease held by a dead process of this host is
-        taken over at once; one held elsewhere leaves `Claim.held_by` set."""
-        params = {"id": task_id, "owner": owner, "ttl": lease_seconds, "steal": None}
-        query = "SELECT * FROM wakeful_claim(%(id)s, %(owner)s, %(ttl)s, %(steal)s)"
+        """Take the task for a run by `owner` (`detail` goes into its run_started event). A
+        lease held by a dead process of this host is taken over at once; one held elsewhere
+        leaves `Claim.held_by` set."""
+        params = {"id": task_id, "owner": owner, "ttl": lease_seconds, "steal": None,
+                  "detail": Jsonb(detail) if detail else None}
+        query = ("SELECT * FROM wakeful_claim(%(id)s, %(owner)s, %(ttl)s, %(steal)s,"
+                 " p_detail => %(detail)s)")
         task = await self._task(query, params)
         if task.lease_owner not in (None, owner) and owner_is_dead_here(task.lease_owner):
             task = await self._task(query, {**params, "steal": task.lease_owner})

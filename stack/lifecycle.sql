@@ -199,15 +199,17 @@ CREATE OR REPLACE FUNCTION wakeful_start_iteration(
 DECLARE
     a agents%ROWTYPE;
 BEGIN
-    UPDATE agents SET current_task_id = p_task, last_started_at = now(), updated_at = now()
+    SELECT * INTO a FROM agents
     WHERE id = p_agent_id AND continuous AND NOT paused AND current_task_id IS NULL
       AND next_run_at <= now() AND NOT wakeful_killswitch_on(tenant)
-    RETURNING * INTO a;
+    FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;
     END IF;
     RETURN QUERY SELECT * FROM wakeful_create_task(
         p_task, a.tenant, a.name, p_goal, p_budgets, p_spec, true, a.id);
+    UPDATE agents SET current_task_id = p_task, last_started_at = now(), updated_at = now()
+    WHERE id = p_agent_id;
 END;
 $$;
 
@@ -284,9 +286,11 @@ $$;
 -- person). A task asked to stop, under the kill switch, or a queued iteration of a paused
 -- agent ends canceled here instead of running. A task re-claimed after too many crashes
 -- fails `crash_loop` rather than taking its worker down again and again.
+DROP FUNCTION IF EXISTS wakeful_claim(text, text, double precision, text, integer);
 CREATE OR REPLACE FUNCTION wakeful_claim(
     p_task text, p_owner text, p_lease_seconds double precision,
-    p_steal_from text DEFAULT NULL, p_max_crashes integer DEFAULT 20
+    p_steal_from text DEFAULT NULL, p_max_crashes integer DEFAULT 20,
+    p_detail jsonb DEFAULT NULL
 ) RETURNS SETOF tasks
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -341,16 +345,17 @@ BEGIN
         updated_at = now()
     WHERE id = p_task
     RETURNING * INTO t;
-    IF previous = 'submitted' THEN
-        PERFORM wakeful_state_change(p_task, 'submitted', 'working', NULL, NULL);
-    END IF;
     PERFORM wakeful_append_events(
         p_task, ARRAY['run_started'],
         ARRAY[jsonb_build_object(
             'owner', p_owner, 'epoch', t.lease_epoch, 'dispatch', t.dispatches,
             'reason', CASE WHEN previous = 'submitted' THEN 'first'
-                           WHEN crashed THEN 'crash' ELSE 'resume' END)],
+                           WHEN crashed THEN 'crash' ELSE 'resume' END)
+              || COALESCE(p_detail, '{}'::jsonb)],
         ARRAY[NULL::text]);
+    IF previous = 'submitted' THEN
+        PERFORM wakeful_state_change(p_task, 'submitted', 'working', NULL, NULL);
+    END IF;
     RETURN NEXT t;
 END;
 $$;

@@ -56,7 +56,8 @@ class TaskExecution:
         # Watch before claiming: a cancel announced from here on reaches the run.
         with self.stops.watch(task_id) as stop:
             result = await runner.run(
-                task_id, decision=answer, interrupt_id=interrupt_id, stop_event=stop
+                task_id, decision=answer, interrupt_id=interrupt_id, stop_event=stop,
+                run_detail={"job": job.id, "attempt": job.attempt, "worker": job.worker},
             )
         if result.task.terminal:
             await self._ended(result.task)

@@ -124,10 +124,12 @@ async def test_sigkill_while_waiting_for_approval_then_resume(engine, settings, 
         deadline = asyncio.get_running_loop().time() + 120
         while not [e for e in await engine.records.list_events(task.id) if
                    e.type == "approval_requested"]:
-            assert process.poll() is None, process.communicate()
             assert asyncio.get_running_loop().time() < deadline, "no approval request"
             await asyncio.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
+        # With no terminal to ask on, the run may have stopped by itself, leaving the task
+        # waiting; otherwise it dies here while waiting.
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
@@ -146,3 +148,31 @@ async def test_sigkill_while_waiting_for_approval_then_resume(engine, settings, 
     assert [e.data["step"] for e in events if e.type == "step_completed"] == ["gather", "report"]
     decided = [e.data for e in events if e.type == "approval_decided"]
     assert [d["decided_by"] for d in decided] == ["cli:--approve auto"]
+
+
+async def test_sigkill_between_event_flush_and_checkpoint(engine, settings, pg_url, tmp_path):
+    """The planner's events are written, then the process dies before the checkpoint: the
+    resumed run plans again, and the plan is recorded once, with no gap in seq."""
+    name = f"crash-flush-{uuid.uuid4().hex[:6]}"
+    spec = write_spec(tmp_path, name, {"allow": ["load_average", "memory_usage", "write_report"]},
+                      GATHER_THEN_REPORT)
+    env = cli_env(settings, pg_url)
+    crashed = subprocess.run(
+        [*WAKEFUL, "run", "--agent", str(spec), "--approve", "auto"],
+        env={**env, "WAKEFUL_CRASH_AFTER_FLUSH": "planner"},
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    task = await task_of(engine, name)
+    before = await engine.records.list_events(task.id, limit=10_000)
+    assert [e.type for e in before].count("plan") == 1
+
+    finished = resume(task.id, env)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    events = await engine.records.list_events(task.id, limit=10_000)
+    assert [e.type for e in events].count("plan") == 1
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    started = [e.data for e in events if e.type == "run_started"]
+    assert [s["reason"] for s in started] == ["first", "crash"]
+    task = await engine.records.get_task(task.id)
+    assert (task.state, task.crash_retries) == ("completed", 1)

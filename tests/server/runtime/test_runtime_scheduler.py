@@ -135,7 +135,8 @@ async def test_the_kill_switch_cancels_queued_tasks(rt, spec):
     await rt.agents.apply("acme", spec("one-off"))
     queued = await rt.tasks.submit("acme", goal="x", agent="one-off", budgets=None)
     stopped = await rt.killswitch.set(True, by="test")
-    assert [(t.id, t.state) for t in stopped] == [(queued.id, "canceled")]
+    assert [(t.id, t.running) for t in stopped] == [(queued.id, False)]  # ended at once
+    assert (await rt.tasks.get("acme", queued.id)).task.state == "canceled"
     events = await rt.tasks.events("acme", queued.id)
     assert events[-1].data["by"] == "killswitch (test)"
 

@@ -119,8 +119,12 @@ async def test_an_approval_waits_and_resumes_on_a_worker(rt, start_worker, spec,
     events = await _events(rt, "acme", task.id)
     types = [e.type for e in events]
     answered = types.index("approval_decided")
-    assert events[answered - 1].data == {"from": "input-required", "to": "working",
-                                         "stop_reason": None}
+    # the answer moved the task (who and what, in the same transaction), then a run took it
+    back = [e for e in events[:answered] if e.type == "state_change"][-1]
+    assert back.data == {"from": "input-required", "to": "working", "stop_reason": None,
+                         "by": "test:alice", "decision": "approve"}
+    assert events[answered - 1].type == "run_started"
+    assert events[answered - 1].data["reason"] == "resume"
     assert events[answered].data["decided_by"] == "test:alice"
     assert types.count("approval_requested") == 1
     assert types.count("approval_decided") == 1
