@@ -31,7 +31,7 @@ ALLOWED = {
 
 
 async def new_task(engine: Engine, **kwargs: Any) -> TaskRow:
-    task, created = await engine.lifecycle.create(
+    task, _ = await engine.lifecycle.create(
         goal="g", agent="lifecycle-test", budgets={}, agent_spec={}, **kwargs
     )
     return task
