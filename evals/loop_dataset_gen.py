@@ -534,18 +534,22 @@ def _progress(g: Gen, entity: str, i: int, n: int) -> str:
     return style.format(e=entity, p=done, k=i + 1, n=n)
 
 
-def polling_until_done(g: Gen) -> list[Turn]:
+def _poll_until_done(g: Gen, fewest: int, most: int) -> list[Turn]:
     turns = g.opening()
     entity = f"{g.d.entity} #{g.rng.randint(100, 999)}"
-    n = g.rng.randint(3, 14)
+    n = g.rng.randint(fewest, most)
     for i in range(n):
         turns.append({"kind": "call", "tool": g.d.poll_tool, "args": {"id": entity},
-                      "result": _progress(g, entity, i, n),
+                      "result": _progress(g, entity, i, n + 1),
                       "thought": g.say(POLL, thing=entity)})
     turns.append({"kind": "call", "tool": g.d.poll_tool, "args": {"id": entity},
                   "result": f"{entity}: done, finished without errors",
                   "thought": g.say(POLL, thing=entity)})
     return _finish(g, turns)
+
+
+def polling_until_done(g: Gen) -> list[Turn]:
+    return _poll_until_done(g, 3, 14)
 
 
 def poll_wait(g: Gen) -> list[Turn]:
@@ -670,16 +674,7 @@ def verify_once(g: Gen) -> list[Turn]:
 
 def long_poll(g: Gen) -> list[Turn]:
     """A slow job polled many times; the figures move on every poll."""
-    turns = g.opening()
-    entity = f"{g.d.entity} #{g.rng.randint(100, 999)}"
-    n = g.rng.randint(15, 22)
-    for i in range(n):
-        turns.append({"kind": "call", "tool": g.d.poll_tool, "args": {"id": entity},
-                      "result": _progress(g, entity, i, n + 1),
-                      "thought": g.say(POLL, thing=entity)})
-    turns.append({"kind": "call", "tool": g.d.poll_tool, "args": {"id": entity},
-                  "result": f"{entity}: finished", "thought": g.say(POLL, thing=entity)})
-    return _finish(g, turns)
+    return _poll_until_done(g, 15, 22)
 
 
 def pagination(g: Gen) -> list[Turn]:
