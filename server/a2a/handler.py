@@ -4,8 +4,8 @@ and one method of our own: SubscribeToTask.
 The SDK serves a resubscription from the in-memory run of the process that started the
 task. Our runs live on workers and tasks may come from REST, the CLI or another server
 process, so a subscription here follows the task in the database instead: the task as it is
-now, then a status update per change, until it ends or waits for a person (a task already
-waiting gets just its current state).
+now, then a status update per change, until it ends or waits for a person (again: a task
+waiting already is followed past the answer, until it ends or waits once more).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from psycopg import DataError
 
 from server.a2a.auth import principal_of
 from server.a2a.executor import WakefulAgentExecutor
-from server.a2a.follow import follow, settled
+from server.a2a.follow import follow
 from server.a2a.mapping import a2a_task, updates_for
 from server.a2a.request_context import WakefulRequestContextBuilder
 from server.a2a.task_store import WakefulTaskStore
@@ -60,8 +60,6 @@ class WakefulRequestHandler(DefaultRequestHandlerV2):
                 message=f"task {params.id} already ended ({view.task.state}); use GetTask"
             )
         yield a2a_task(view.task, view.approval)
-        if settled(view):
-            return  # it waits for a person: nothing more happens until someone answers
         async for changed in follow(self.tasks, tenant, params.id, since=view):
             for event in updates_for(changed.task, changed.approval):
                 yield event

@@ -33,6 +33,8 @@ from server.a2a.handler import WakefulRequestHandler
 from server.api.deps import authenticate
 from server.services import Services
 
+CONTENT_TYPE_NOT_SUPPORTED = -32005  # A2A's ContentTypeNotSupportedError
+
 
 def mount_a2a(app: FastAPI, services: Services) -> WakefulRequestHandler:
     """Add the A2A routes to `app`; returns the handler (close it on shutdown)."""
@@ -72,6 +74,15 @@ def mount_a2a(app: FastAPI, services: Services) -> WakefulRequestHandler:
 async def refuse_unreadable(request: Request) -> Response | None:
     """A JSON-RPC error for a body we can tell is wrong before dispatching, else None.
     Starlette caches the parsed body, so the dispatcher does not read it again."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        return rpc_error(
+            None,
+            JSONRPCError(
+                code=CONTENT_TYPE_NOT_SUPPORTED,
+                message=f"Content-Type {media_type} is not supported; send application/json",
+            ),
+        )
     body = await request.body()
     try:
         parsed = json.loads(body.decode("utf-8"))

@@ -179,11 +179,16 @@ async def test_answering_an_input_required_task(api):
 
 async def test_subscribe_to_a_task_submitted_over_rest_and_reject_it(api, eventually):
     """SubscribeToTask follows any of the tenant's tasks (this one came from REST, and runs
-    on the worker); a data-part reply rejects the approval."""
+    on the worker) past input-required; a data-part reply rejects the approval."""
     rest = api.client("acme/submitter")
     task_id = (await rest.post("/tasks", json={"goal": "R", "agent": "gated"})).json()["id"]
     streaming = await a2a_client(api, "acme/approver", streaming=True)
-    responses = [r async for r in streaming.subscribe(SubscribeToTaskRequest(id=task_id))]
+    responses = []
+    # The stream goes on past input-required (until the task ends): stop reading there.
+    async for r in streaming.subscribe(SubscribeToTaskRequest(id=task_id)):
+        responses.append(r)
+        if states_of([r]) == [INPUT_REQUIRED]:
+            break
     assert responses[0].HasField("task") and responses[0].task.id == task_id
     assert states_of(responses)[-1] == INPUT_REQUIRED
 
