@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from graphs.approval import check_decision_fits
 from server.api.deps import ApproverDep, PrincipalDep, ServicesDep, SubmitterDep, TaskIdPath
@@ -36,7 +36,15 @@ NOT_FOUND = {404: "no such task in the caller's tenant"}
     ),
 )
 async def submit_task(
-    body: TaskCreate, principal: SubmitterDep, services: ServicesDep, response: Response
+    body: TaskCreate,
+    principal: SubmitterDep,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(
+        min_length=1, max_length=255,
+        description="retry safely: the same key and body again return the first task; "
+                    "the key with another body is a 422",
+    )] = None,
 ) -> TaskAccepted:
     """Queue a task: a worker runs the agent on the goal. Follow it with GET /tasks/{id} or
     its event stream."""
@@ -45,6 +53,7 @@ async def submit_task(
         goal=body.goal,
         agent=body.agent,
         budgets=body.budgets.overrides() if body.budgets else None,
+        idempotency_key=idempotency_key,
     )
     response.headers["Location"] = f"/tasks/{row.id}"
     return TaskAccepted.from_row(row)
