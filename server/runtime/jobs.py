@@ -27,6 +27,7 @@ from procrastinate.exceptions import JobAborted
 from procrastinate.retry import BaseRetryStrategy
 
 from graphs.runner import INFRASTRUCTURE_ERRORS, RunStartFailed
+from server.runtime import retention
 from server.runtime.execution import JobInfo
 from stack.lifecycle import LeaseHeld
 
@@ -45,6 +46,7 @@ DELIVER_ALERT = "wakeful.deliver_alert"
 CONTEXT_KEY = "wakeful"
 
 RUN_ERROR_ATTEMPTS = 5  # run jobs that raised (not the graph's own failures)
+RETRY_BASE_SECONDS = 2.0  # backoff after the n-th error: base * 2**(n-1), at most a minute
 REDISPATCH = "wakeful.redispatch_orphans"
 ORPHANED_AFTER_SECONDS = 60
 KEEP_FINISHED_RUN_JOBS_HOURS = 24 * 7
@@ -119,7 +121,8 @@ async def run_task(
         error = f"{type(exc).__name__}: {exc}"[:2000]
         attempts = await execution.lifecycle.count_run_error(task_id, error)
         if attempts < RUN_ERROR_ATTEMPTS:
-            raise RetryLater(min(60.0, 2.0**attempts), error) from exc
+            delay = min(60.0, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+            raise RetryLater(delay, error) from exc
         reason = "start_failed" if isinstance(exc, RunStartFailed) else "run_failed"
         await execution.give_up(task_id, reason, error)
         return "failed"
@@ -191,3 +194,5 @@ def register(app: procrastinate.App, *, stalled_check_seconds: int) -> None:
     app.task(
         name=DELIVER_ALERT, queue=MAINTENANCE_QUEUE, pass_context=True, retry=WebhookRetry()
     )(deliver_alert)
+    retention.register(app, queue=MAINTENANCE_QUEUE,
+                       engine_of=lambda context: runtime_of(context).execution.engine)
