@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from server.runtime.database_health import is_outage, probe
+from server.runtime.database_health import is_outage, outage_reason, probe
 from server.runtime.execution import TaskExecution
 from server.runtime.jobs import CONTEXT_KEY, MAINTENANCE_QUEUE, RUN_QUEUE, JobRuntime
 from server.runtime.lease import TaskLeases
@@ -124,7 +124,7 @@ class Worker:
             watch.suspect()
             if is_outage(problem) or await probe(watch.url) is not None:
                 log.warning("%s: lost the database (%s); starting it again once it answers",
-                            name, problem or "stopped")
+                            name, outage_reason(problem) if problem else "it stopped")
                 await watch.wait_until_up(stop)
                 continue
             now = time.monotonic()
