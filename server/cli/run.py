@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.prompt import Prompt
 
-from graphs.approval import ApprovalDecision
+from graphs.approval import ApprovalDecision, request_kind
 from graphs.budgets import Budgets
 from graphs.engine import Engine
 from graphs.runner import RunResult, RunStartFailed, TaskRunner
@@ -47,6 +48,8 @@ class NoOneToAsk(Exception):
 
 
 def _decide(request: dict[str, Any], mode: ApproveMode) -> ApprovalDecision:
+    if request_kind(request) == "unknown_outcome":
+        return _did_it_happen(request, mode)
     if mode is ApproveMode.ask and not is_interactive():
         raise NoOneToAsk
     if mode is ApproveMode.auto:
@@ -79,6 +82,22 @@ def _decide(request: dict[str, Any], mode: ApproveMode) -> ApprovalDecision:
         err_console.print("[red]arguments must be a JSON object[/]")
 
 
+def _did_it_happen(request: dict[str, Any], mode: ApproveMode) -> ApprovalDecision:
+    """Only a person can say whether a side effect happened: --approve auto|deny never
+    answers this, and neither does a run with no terminal."""
+    if mode is not ApproveMode.ask or not is_interactive():
+        raise NoOneToAsk
+    console.rule("[bold yellow]did this happen?")
+    console.print(f"tool [bold]{escape(str(request['tool']))}[/] (scope {request.get('scope')})"
+                  f" — outcome unknown: {escape(str(request.get('reason') or ''))}")
+    console.print_json(json.dumps(request.get("args", {})))
+    choice = Prompt.ask("done (it happened), retry (run it again) or skip (it did not)?",
+                        choices=["done", "retry", "skip"], default="skip")
+    comment = Prompt.ask("a note for the agent", default="") if choice != "retry" else ""
+    return ApprovalDecision(action=choice, comment=comment or None,  # type: ignore[arg-type]
+                            decided_by="cli:operator")
+
+
 async def drive(
     engine: Engine, task: TaskRow, approve: ApproveMode, *, models: str
 ) -> RunResult:
@@ -106,14 +125,22 @@ async def drive(
         try:
             decision = _decide(result.interrupts[0], approve)
         except NoOneToAsk:
-            tool = result.interrupts[0].get("tool")
-            err_console.print(
-                f"task {task.id} waits for a decision on {tool}, and --approve ask has no "
-                f"terminal to ask on. Answer with: wakeful task approve {task.id} "
-                "[--reject --comment …] [--edit JSON], then: wakeful resume "
-                f"{task.id} (or use --approve auto|deny)"
-            )
+            err_console.print(_how_to_answer(task.id, result.interrupts[0], approve),
+                              highlight=False, markup=False)
             return result
+
+
+def _how_to_answer(task_id: str, request: dict[str, Any], mode: ApproveMode) -> str:
+    tool = request.get("tool")
+    if request_kind(request) == "unknown_outcome":
+        return (f"task {task_id} waits for a person to say whether {tool} took effect "
+                f"({request.get('reason') or 'outcome unknown'}). Answer with: wakeful task "
+                f"approve {task_id} --done|--retry|--skip [--comment …], then: wakeful "
+                f"resume {task_id}")
+    return (f"task {task_id} waits for a decision on {tool}, and --approve {mode.value} has "
+            f"no terminal to ask on. Answer with: wakeful task approve {task_id} "
+            f"[--reject --comment …] [--edit JSON], then: wakeful resume {task_id} "
+            "(or use --approve auto|deny)")
 
 
 async def _interruptible(running: Any, task: TaskRow) -> RunResult | None:

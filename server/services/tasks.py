@@ -18,7 +18,7 @@ from typing import Any, get_args
 import procrastinate
 from pydantic import ValidationError
 
-from graphs.approval import ApprovalDecision
+from graphs.approval import ApprovalDecision, check_decision_fits
 from graphs.budgets import Budgets
 from graphs.engine import Engine
 from graphs.runner import TaskRunner, self_contained
@@ -135,8 +135,10 @@ class TaskService:
         agent: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        updated_after: datetime | None = None,
     ) -> tuple[list[TaskRow], str | None]:
-        """A page of the tenant's tasks, newest first, and the cursor of the next page."""
+        """A page of the tenant's tasks, newest first, and the cursor of the next page
+        (only tasks changed at or after `updated_after`, when given)."""
         if state is not None and state not in get_args(TaskState):
             raise ConfigError(f"unknown state {state!r}; states are {list(get_args(TaskState))}")
         if not 1 <= limit <= MAX_PAGE:
@@ -144,6 +146,7 @@ class TaskService:
         before_created, before_id = _decode_cursor(cursor) if cursor else (None, None)
         params = {
             "tenant": tenant, "state": state, "agent": agent, "limit": limit + 1,
+            "updated_after": updated_after,
             "before_created": before_created, "before_id": before_id,
         }
         async with self.pool.connection() as conn:
@@ -167,6 +170,10 @@ class TaskService:
             "input-required") else []
         if not pending:
             raise Conflict(f"task {task_id} is {task.state}, not waiting for an approval")
+        try:
+            check_decision_fits(pending[0], decision)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         async with self.pool.connection() as conn, conn.transaction():
             try:
                 task = await self.control.answered(
