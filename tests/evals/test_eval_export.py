@@ -42,11 +42,12 @@ async def test_export_keeps_messages_a_stuck_reset_purged(eval_engine, tmp_path:
     assert trace.nodes.count("planner") == 2  # the reset forced a replan
     assert trace.graph_steps == [["__start__", *trace.nodes]]
     calls = tool_calls(trace)
-    assert [(c.name, c.args, c.status) for c in calls] == [("disk_usage", {"path": "/"}, "ok")] * 6
+    # caught at the 3rd identical call, then at the first repeat after the reset
+    assert [(c.name, c.args, c.status) for c in calls] == [("disk_usage", {"path": "/"}, "ok")] * 4
     assert all(c.result and "used_percent" in c.result for c in calls)
     purged = [m for m in trace.messages if not m["in_final_state"]]
     assert len(purged) >= 6  # the first three calls and their results were purged
-    assert trace.usage["tool_calls"] == 6 and trace.usage["tokens_by_role"]["worker"] > 0
+    assert trace.usage["tool_calls"] == 4 and trace.usage["tokens_by_role"]["worker"] > 0
     assert trace.state["stop_reason"] == "stuck"
     assert [e["seq"] for e in trace.events] == list(range(1, len(trace.events) + 1))
 
