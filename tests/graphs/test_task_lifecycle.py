@@ -234,3 +234,28 @@ async def test_a_failed_run_keeps_its_usage(engine: Engine) -> None:
     assert (result.task.state, result.task.stop_reason) == ("failed", "error")
     assert result.task.usage.get("tool_calls", 0) >= 1
     assert result.task.usage.get("iterations", 0) >= 1
+
+
+async def test_a_cancel_during_an_approval_request_frees_the_continuous_agent(
+    engine: Engine, pg_url: str
+) -> None:
+    """The lost-cancel case: the iteration must not sit input-required with the cancel
+    flag set, holding back every later iteration of its agent."""
+    agent_id = f"agent-{run_owner('x')[-6:]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO agents (id, tenant, name, spec, continuous, interval_seconds,"
+            " next_run_at) VALUES (%s, 'local', %s, '{}', true, 3600, now())",
+            (agent_id, agent_id))
+    async with engine.pool.connection() as conn:
+        iteration = await engine.lifecycle.start_iteration(
+            conn, agent_id=agent_id, goal="watch", budgets={}, agent_spec={})
+    assert iteration is not None and iteration.iteration_of == agent_id
+    lease = await claimed(engine, iteration)
+    await engine.lifecycle.cancel(iteration.id, by="test")
+    ended = await engine.lifecycle.transition(iteration.id, "input-required", lease=lease)
+    assert ended.state == "canceled"
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT current_task_id, next_run_at > now() FROM agents"
+                           " WHERE id = %s", (agent_id,)).fetchone()
+    assert row == (None, True)  # free again, next iteration one interval later
