@@ -46,7 +46,7 @@ class Engine:
     async def open(cls, settings: Settings, *, url: str | None = None) -> Engine:
         url = url or ensure_postgres(settings)
         await apply_migrations(url)
-        pool = await open_pool(url)
+        pool = await open_pool(url, max_size=settings.db_pool_size or 10)
         checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         await checkpointer.setup()
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]

@@ -165,6 +165,24 @@ def probe_postgres(url: str) -> None:
         ) from None
 
 
+def pool_size_for(concurrency: int) -> int:
+    """Engine pool connections for a process running `concurrency` tasks at once.
+
+    A run holds a connection only while one of its queries runs (its lease is a row that
+    one heartbeat thread per process renews), so a few connections serve many runs; what
+    waits is a task's next write, never a Postgres session per task. Five workers at 256
+    tasks each then take 5 x (9 + procrastinate's 4 + listener, heartbeat) of the embedded
+    server's 100 connections (benchmarks/scale.py measures it)."""
+    return max(4, min(9, 4 + concurrency // 48))
+
+
+def sized_for(settings: Settings, concurrency: int) -> Settings:
+    """`settings` with the engine pool sized for `concurrency` (unless set explicitly)."""
+    if settings.db_pool_size is not None:
+        return settings
+    return settings.model_copy(update={"db_pool_size": pool_size_for(concurrency)})
+
+
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
     """An open pool configured as langgraph-checkpoint-postgres requires."""
     pool: AsyncConnectionPool = AsyncConnectionPool(
@@ -175,7 +193,12 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Async
         # A connection broken by a database restart is replaced when it is taken, rather
         # than failing its next query.
         check=AsyncConnectionPool.check_connection,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        # Every statement is prepared (the checkpointer's requirement); force_custom_plan
+        # plans each execution for its values, so `(%(state)s IS NULL OR state = ...)` and
+        # `id LIKE 'ab%'` keep their indexes instead of falling to a generic plan that
+        # cannot use them (tests/server/runtime/test_query_plans.py explains them so).
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row,
+                "options": "-c plan_cache_mode=force_custom_plan"},
     )
     try:
         await pool.open(wait=True, timeout=30)

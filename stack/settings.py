@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     # A run's lease on its task: renewed every third of this by a heartbeat thread; a run
     # silent for this long (its process gone) may be taken over by another.
     lease_seconds: float = Field(default=30.0, gt=0.5, le=3600, alias="WAKEFUL_LEASE_SECONDS")
+    # Connections in this process's engine pool; unset: sized from the worker concurrency
+    # (stack.postgres.pool_size_for), so five 256-task workers fit Postgres's 100.
+    db_pool_size: int | None = Field(default=None, ge=2, le=500, alias="WAKEFUL_DB_POOL_SIZE")
+    # Retention (stack/retention.py; `wakeful db prune`): ended tasks only, never one that
+    # waits for a person or has an open ledger row. Checkpoint history of an ended task is
+    # compacted to its final checkpoint after retain_history_hours; its events go after
+    # retain_events_days (at most retain_tasks_days), the task itself after retain_tasks_days.
+    retain_history_hours: float = Field(default=24.0, ge=0, alias="WAKEFUL_RETAIN_HISTORY_HOURS")
+    retain_events_days: float | None = Field(default=None, ge=0, alias="WAKEFUL_RETAIN_EVENTS_DAYS")
+    retain_tasks_days: float = Field(default=30.0, ge=0, alias="WAKEFUL_RETAIN_TASKS_DAYS")
+    retain_ledger_days: float = Field(default=30.0, ge=0, alias="WAKEFUL_RETAIN_LEDGER_DAYS")
+    retain_alerts_days: float = Field(default=30.0, ge=0, alias="WAKEFUL_RETAIN_ALERTS_DAYS")
 
     @field_validator("data_dir")
     @classmethod

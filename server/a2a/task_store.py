@@ -8,7 +8,7 @@ the SDK's cancel of a task no executor of this process follows; it becomes our c
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from a2a.server.context import ServerCallContext
@@ -55,21 +55,21 @@ class WakefulTaskStore(TaskStore):
             matches = task is not None and state in (None, A2A_TO_STATE[task.status.state])
             tasks = [task] if matches and task is not None else []
             return ListTasksResponse(tasks=tasks, page_size=page_size, total_size=len(tasks))
-        try:
+        after = (params.status_timestamp_after.ToDatetime(tzinfo=UTC)
+                 if params.HasField("status_timestamp_after") else None)
+        try:  # every filter before paging: full pages, a true next_page_token
             rows, cursor = await self.tasks.list(
-                tenant, state=state, cursor=params.page_token or None, limit=page_size
+                tenant, state=state, cursor=params.page_token or None, limit=page_size,
+                updated_after=after,
             )
         except ConfigError as exc:
             raise InvalidParamsError(message=str(exc)) from None
-        if params.HasField("status_timestamp_after"):
-            after = params.status_timestamp_after.ToDatetime(tzinfo=UTC)
-            rows = [row for row in rows if row.updated_at >= after]
         goal_ids = await goal_message_ids(self.services.engine.pool, [row.id for row in rows])
         return ListTasksResponse(
             tasks=[a2a_task(row, goal_id=goal_ids.get(row.id)) for row in rows],
             next_page_token=cursor or "",
             page_size=page_size,
-            total_size=await self._count(tenant, state),
+            total_size=await self._count(tenant, state, after),
         )
 
     async def save(self, task: Task, context: ServerCallContext) -> None:
@@ -89,10 +89,10 @@ class WakefulTaskStore(TaskStore):
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         raise UnsupportedOperationError(message="tasks are kept; cancel one instead")
 
-    async def _count(self, tenant: str, state: str | None) -> int:
+    async def _count(self, tenant: str, state: str | None, after: datetime | None) -> int:
+        query = "count_tasks" if after is None else "count_changed"
+        params = {"tenant": tenant, "state": state, "updated_after": after}
         async with self.services.engine.pool.connection() as conn:
-            cur = await conn.execute(
-                load_queries(_QUERIES)["count_tasks"], {"tenant": tenant, "state": state}
-            )
+            cur = await conn.execute(load_queries(_QUERIES)[query], params)
             row = await cur.fetchone()
         return int(row["n"]) if row else 0

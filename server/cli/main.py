@@ -34,6 +34,7 @@ COMMANDS: dict[str, Entry] = {
     "task": Entry("server.cli.task", "app", "Send tasks, follow them, answer their approvals."),
     "agent": Entry("server.cli.agent", "app", "Apply agent specs and run continuous agents."),
     "killswitch": Entry("server.cli.killswitch", "app", "The global kill switch."),
+    "db": Entry("server.cli.db", "app", "The database: its size, and retention."),
     "tenant": Entry("server.cli.tenant", "app", "Tenants: who owns tasks, agents and tokens."),
     "token": Entry("server.cli.token", "app", "API tokens: a tenant and a role each."),
     "memory": Entry("server.cli.memory", "app", "Inspect and prune an agent's memory."),

@@ -38,6 +38,7 @@ from server.runtime.worker import Worker, WorkerOptions
 from server.services import AgentRow, Services, open_services
 from server.services.auth import LOCAL_TENANT
 from stack.errors import ConfigError, ServiceUnavailable
+from stack.postgres import sized_for
 from stack.settings import Settings
 
 _ACTIVE_TASKS = """
@@ -267,7 +268,7 @@ def serve(
     if iterations is not None and not agent:
         raise ConfigError("--iterations counts iterations of --agent; give an --agent")
     specs = [(path, continuous_spec(path, interval)) for path in agent or []]
-    config = settings()
+    config = sized_for(settings(), concurrency)
     sock = listen(host, port)  # before the stack starts: a taken port fails at once
     options = ServeOptions(concurrency, iterations, approve, view, print_report,
                            shutdown_grace_seconds)

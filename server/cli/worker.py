@@ -18,6 +18,7 @@ import typer
 from server.cli.common import err_console, handle_errors, run_async, settings
 from server.runtime.worker import Worker, WorkerOptions, default_name
 from server.services import open_services
+from stack.postgres import sized_for
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:
@@ -47,7 +48,7 @@ def worker(
     ] = 5.0,
 ) -> None:
     """Run tasks from the queue until stopped (Ctrl-C / SIGTERM)."""
-    config = settings()
+    config = sized_for(settings(), concurrency)
     options = WorkerOptions(
         concurrency=concurrency,
         heartbeat_seconds=heartbeat_seconds,

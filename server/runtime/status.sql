@@ -1,8 +1,8 @@
 -- agent_status --
 SELECT agents.*,
-       (SELECT count(*) FROM tasks
-        WHERE tasks.tenant = agents.tenant AND tasks.agent = agents.name
-          AND tasks.state = 'submitted') AS queue_depth,
+       (SELECT COALESCE(sum(n), 0)::bigint FROM metric_counts  -- counters: 0008_scale
+        WHERE metric = 'tasks' AND tenant = agents.tenant AND agent = agents.name
+          AND label1 = 'submitted') AS queue_depth,
        (SELECT COALESCE(sum((usage->>'tokens')::bigint), 0) FROM tasks
         WHERE tasks.iteration_of = agents.id
           AND tasks.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')

@@ -1,9 +1,10 @@
 """/metrics for Prometheus, computed from the database at each scrape. A tenant's admin sees
 its own tenant's figures; an installation admin sees every tenant's and the shared queues.
 
-Counting at scrape time (metrics.sql) rather than keeping counters in this process means
-the figures include what every worker and server process did and survive restarts; the
-cost is a few grouped scans of the tasks and events tables per scrape.
+The counters live in the database (metric_counts, kept current by triggers on tasks and
+events as they are written; stack/migrations/0008_scale.sql), not in this process: the
+figures include what every worker and server process did and survive restarts, and a
+scrape reads one row per label set, whatever the number of tasks and events.
 
     wakeful_tasks{tenant,agent,state}                   gauge    tasks in each state
     wakeful_task_runs_total{tenant,agent}               counter  runs started by workers

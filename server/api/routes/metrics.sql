@@ -1,44 +1,43 @@
--- Prometheus figures, computed from the database at each scrape (so they count the work of
--- every process: workers, schedulers and servers), per tenant and agent. %(tenant)s is the
--- caller's tenant for a tenant's admin, NULL (every tenant) for an installation admin.
+-- Prometheus figures, read at each scrape from the counters the writers keep in the database
+-- (metric_counts, stack/migrations/0008_scale.sql: triggers on tasks and events append
+-- deltas in the writing transaction), so they count the work of every process — workers,
+-- schedulers and servers — and a scrape reads a few hundred rows, not the events table.
+-- %(tenant)s is the caller's tenant for a tenant's admin, NULL (every tenant) for an
+-- installation admin.
 
 -- tasks_by_state --
-SELECT tenant, agent, state, count(*) AS n
-FROM tasks WHERE (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
-GROUP BY tenant, agent, state
+SELECT tenant, agent, label1 AS state, n
+FROM metric_counts
+WHERE metric = 'tasks' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- runs --
 -- A run is a worker picking a task up (first run, resume after a crash or an approval).
-SELECT t.tenant, t.agent, count(*) AS n
-FROM events e JOIN tasks t ON t.id = e.task_id
-WHERE e.type = 'run_started' AND (%(tenant)s::text IS NULL OR t.tenant = %(tenant)s)
-GROUP BY t.tenant, t.agent
+SELECT tenant, agent, n
+FROM metric_counts
+WHERE metric = 'runs' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- tool_calls --
-SELECT t.tenant, t.agent, e.data->>'tool' AS tool, COALESCE(e.data->>'status', '') AS status,
-       count(*) AS n
-FROM events e JOIN tasks t ON t.id = e.task_id
-WHERE e.type = 'tool_call' AND (%(tenant)s::text IS NULL OR t.tenant = %(tenant)s)
-GROUP BY 1, 2, 3, 4
+SELECT tenant, agent, label1 AS tool, label2 AS status, n
+FROM metric_counts
+WHERE metric = 'tool_calls' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- tokens --
-SELECT t.tenant, t.agent, COALESCE(e.data->>'role', '') AS role,
-       COALESCE(sum((e.data->>'tokens')::numeric), 0) AS tokens, count(*) AS calls
-FROM events e JOIN tasks t ON t.id = e.task_id
-WHERE e.type = 'model_call' AND (%(tenant)s::text IS NULL OR t.tenant = %(tenant)s)
+SELECT tenant, agent, label1 AS role,
+       COALESCE(sum(n) FILTER (WHERE metric = 'tokens'), 0) AS tokens,
+       COALESCE(sum(n) FILTER (WHERE metric = 'model_calls'), 0) AS calls
+FROM metric_counts
+WHERE metric IN ('tokens', 'model_calls') AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 GROUP BY 1, 2, 3
 
 -- approvals_requested --
-SELECT t.tenant, t.agent, count(*) AS n
-FROM events e JOIN tasks t ON t.id = e.task_id
-WHERE e.type = 'approval_requested' AND (%(tenant)s::text IS NULL OR t.tenant = %(tenant)s)
-GROUP BY t.tenant, t.agent
+SELECT tenant, agent, n
+FROM metric_counts
+WHERE metric = 'approvals_requested' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- approvals_decided --
-SELECT t.tenant, t.agent, COALESCE(e.data->>'action', '') AS action, count(*) AS n
-FROM events e JOIN tasks t ON t.id = e.task_id
-WHERE e.type = 'approval_decided' AND (%(tenant)s::text IS NULL OR t.tenant = %(tenant)s)
-GROUP BY 1, 2, 3
+SELECT tenant, agent, label1 AS action, n
+FROM metric_counts
+WHERE metric = 'approvals_decided' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- iteration_lag --
 -- How late each due continuous agent is: now minus when its next iteration was due.
