@@ -48,16 +48,18 @@ def message_observations(messages: list[BaseMessage], seen: set[str]) -> list[Ob
             continue
         if isinstance(message, AIMessage):
             thought = _text(message).strip()
-            for call in message.tool_calls:
-                calls[call.get("id") or ""] = (call, thought)
+            # calls whose arguments could not be read are answered too: they count alike
+            made = [*message.tool_calls, *message.invalid_tool_calls]
+            for call in made:
+                calls[call.get("id") or ""] = (dict(call), thought)
                 thought = ""
-            if not message.tool_calls and thought:
+            if not made and thought:
                 found.append(Observation.text(thought))
         elif isinstance(message, ToolMessage) and message.tool_call_id in calls:
             call, thought = calls.pop(message.tool_call_id)
             found.append(
                 Observation.call(
-                    spec_tool_name(call["name"]),
+                    spec_tool_name(call.get("name") or message.name or "?"),
                     call.get("args") or {},
                     _text(message),
                     error=message.status == "error",
