@@ -5,7 +5,6 @@ the next start.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from serve_checks import scripted_agent, until
 from wakeful_servers import REPO, free_port, own_database, serve_process, server_env
 
 from server.services import Services, open_services
@@ -24,16 +24,7 @@ from server.services.auth import LOCAL_TENANT
 from stack.settings import Settings
 
 STOP_BOUND_S = 20.0  # asserted generously; the figure measured is printed
-PLAN = {"structured": {"steps": [{"id": "s", "description": "Look at the load"}]}}
-SLOW = {
-    "name": "slow-planner",
-    "model": {"provider": "scripted", "script": {
-        "planner": [{**PLAN, "latency_seconds": 6}], "worker": ["The load is fine."],
-    }},
-    "tools": {"allow": ["load_average"]},
-    "entropy": {"semantic": False},
-    "memory": {"episodic": False, "knowledge": False},
-}
+SLOW = scripted_agent("slow-planner", planner_seconds=6)
 
 
 @pytest.fixture
@@ -70,17 +61,6 @@ def test_a_taken_port_is_one_line_naming_the_port_and_the_flag(serve_db, tmp_pat
     assert "Traceback" not in done.stderr and "Errno" not in done.stderr
 
 
-async def _until(check: Any, *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(0.1)
-
-
 async def _answering(client: httpx.AsyncClient, process: subprocess.Popen[bytes], log: Path):
     async def ready() -> bool:
         if process.poll() is not None:
@@ -90,7 +70,7 @@ async def _answering(client: httpx.AsyncClient, process: subprocess.Popen[bytes]
         except httpx.TransportError:
             return False
 
-    await _until(ready, timeout=90, what="wakeful serve answering /readyz")
+    await until(ready, timeout=90, what="wakeful serve answering /readyz")
 
 
 async def test_sigterm_stops_serve_quickly_and_the_running_task_resumes_on_the_next_start(
@@ -114,7 +94,7 @@ async def test_sigterm_stops_serve_quickly_and_the_running_task_resumes_on_the_n
                 task = (await client.get(f"/tasks/{task_id}")).json()
                 return task["state"] == "working"
 
-            await _until(planning, timeout=60, what="the task running")
+            await until(planning, timeout=60, what="the task running")
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
             code = process.wait(timeout=60)
@@ -135,7 +115,7 @@ async def test_sigterm_stops_serve_quickly_and_the_running_task_resumes_on_the_n
                 return task if task["state"] not in ("submitted", "working") else None
 
             try:
-                final = await _until(ended, timeout=120, what="the task ending after the restart")
+                final = await until(ended, timeout=120, what="the task ending after the restart")
             except AssertionError:
                 raise AssertionError(second_log.read_text(errors="replace")[-4000:]) from None
     assert final["state"] == "completed", final

@@ -27,7 +27,8 @@ from typing import Any
 
 import httpx
 import pytest
-from wakeful_servers import REPO, free_port, serve_process, server_env
+from serve_checks import scripted_agent, until
+from wakeful_servers import REPO, free_port, serve_process, server_env, stop_process
 
 from server.services import Services, open_services
 from server.services.auth import LOCAL_TENANT
@@ -37,16 +38,7 @@ from stack.settings import Settings
 pytestmark = pytest.mark.slow
 
 DOWN_FOR_S = 45.0  # longer than the 40–70 s after which both processes used to exit
-PLAN = {"structured": {"steps": [{"id": "s", "description": "Look at the load"}]}}
-AGENT = {
-    "name": "patient",
-    "model": {"provider": "scripted", "script": {
-        "planner": [{**PLAN, "latency_seconds": 4}], "worker": ["The load is fine."],
-    }},
-    "tools": {"allow": ["load_average"]},
-    "entropy": {"semantic": False},
-    "memory": {"episodic": False, "knowledge": False},
-}
+AGENT = scripted_agent("patient", planner_seconds=4)
 
 
 @dataclass
@@ -100,24 +92,7 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
-
-
-async def _until(check: Any, *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(0.2)
+        stop_process(process, timeout=60)
 
 
 def _alive(processes: dict[str, subprocess.Popen[bytes]], logs: dict[str, Path]) -> None:
@@ -164,7 +139,7 @@ async def test_serve_and_worker_survive_a_postgres_kill_and_resume_the_running_t
                 reply = await _readyz(client)
                 return reply is not None and reply.status_code == 200
 
-            await _until(ready, timeout=90, what="serve ready")
+            await until(ready, timeout=90, what="serve ready")
             body = {"goal": "Check", "agent": AGENT["name"]}
             before = (await client.post("/tasks", json=body)).json()["id"]
 
@@ -172,7 +147,7 @@ async def test_serve_and_worker_survive_a_postgres_kill_and_resume_the_running_t
                 task = await outage_services.engine.records.get_task(before)
                 return task.state == "working"
 
-            await _until(working, timeout=60, what="the first task running")
+            await until(working, timeout=60, what="the first task running")
 
             own_postgres.kill()
             killed_at = time.monotonic()
@@ -182,7 +157,7 @@ async def test_serve_and_worker_survive_a_postgres_kill_and_resume_the_running_t
                 reply = await _readyz(client)
                 return reply if reply is not None and reply.status_code == 503 else None
 
-            down = await _until(not_ready, timeout=30, what="/readyz saying 503")
+            down = await until(not_ready, timeout=30, what="/readyz saying 503")
             assert down.json()["status"] == "unavailable"
             assert down.json()["checks"]["database"].startswith("unavailable: "), down.json()
             while time.monotonic() - killed_at < DOWN_FOR_S:  # both stay up all along
@@ -191,7 +166,7 @@ async def test_serve_and_worker_survive_a_postgres_kill_and_resume_the_running_t
                 await asyncio.sleep(1.0)
 
             await asyncio.to_thread(own_postgres.restart)
-            await _until(ready, timeout=60, what="/readyz 200 after the restart")
+            await until(ready, timeout=60, what="/readyz 200 after the restart")
             after = (await client.post("/tasks", json=body)).json()["id"]
 
             async def ended(task_id: str) -> Any:
@@ -200,7 +175,7 @@ async def test_serve_and_worker_survive_a_postgres_kill_and_resume_the_running_t
                 return task if task.terminal else None
 
             for task_id in (before, after):
-                task = await _until(lambda t=task_id: ended(t), timeout=180,
+                task = await until(lambda t=task_id: ended(t), timeout=180,
                                     what=f"task {task_id} ending")
                 assert task.state == "completed", task
             _alive(processes, logs)
@@ -218,9 +193,7 @@ async def test_embedded_serve_starts_its_killed_postgres_again_and_keeps_iterati
     """The embedded default: nobody else is there to restart Postgres, so serve does."""
     spec = tmp_path / "watcher.yaml"
     spec.write_text(json.dumps({
-        **AGENT, "name": "watcher",
-        "model": {"provider": "scripted", "script": {"planner": [PLAN],
-                                                     "worker": ["The load is fine."]}},
+        **scripted_agent("watcher"),
         "autonomous": {"goal": "Watch the load", "interval_seconds": 0.5},
     }))  # JSON is YAML
     env = server_env("", embedded_data_dir)
@@ -239,7 +212,7 @@ async def test_embedded_serve_starts_its_killed_postgres_again_and_keeps_iterati
                 reply = await _readyz(client)
                 return reply is not None and reply.status_code == 200
 
-            await _until(ready, timeout=120, what="embedded serve ready")
+            await until(ready, timeout=120, what="embedded serve ready")
             token = (embedded_data_dir / "admin.token").read_text().strip()
             client.headers["Authorization"] = f"Bearer {token}"
 
@@ -254,7 +227,7 @@ async def test_embedded_serve_starts_its_killed_postgres_again_and_keeps_iterati
                         return done or None
                 return None
 
-            await _until(lambda: completed_since(0), timeout=60, what="a first iteration")
+            await until(lambda: completed_since(0), timeout=60, what="a first iteration")
             killed = int(pid_file.read_text().splitlines()[0])
             os.kill(killed, signal.SIGKILL)
             killed_at = time.time()
@@ -264,8 +237,8 @@ async def test_embedded_serve_starts_its_killed_postgres_again_and_keeps_iterati
                     return int(pid_file.read_text().splitlines()[0]) != killed and await ready()
                 return False
 
-            await _until(revived, timeout=150, what="serve starting Postgres again")
-            await _until(lambda: completed_since(killed_at), timeout=120,
+            await until(revived, timeout=150, what="serve starting Postgres again")
+            await until(lambda: completed_since(killed_at), timeout=120,
                          what="an iteration completed after the restart")
             _alive(processes, logs)
         assert serve.returncode == 0
