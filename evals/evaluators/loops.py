@@ -74,8 +74,10 @@ def trace_observations(trace: Trace) -> list[Observation]:
                 thought = ""
             if not message.get("tool_calls") and thought:
                 found.append(Observation.text(thought))
-        elif role == "tool" and message.get("tool_call_id") in calls:
-            call, thought = calls.pop(message["tool_call_id"])
+        elif role == "tool":
+            # a call the record does not show (its arguments could not be read): by name
+            unread = ({"name": message.get("name") or "?"}, "")
+            call, thought = calls.pop(message.get("tool_call_id") or "", unread)
             found.append(
                 Observation.call(
                     spec_tool_name(call["name"]), call.get("args") or {},
