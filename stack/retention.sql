@@ -64,7 +64,11 @@ WITH mark AS (
     ORDER BY t.ended_at, t.id
     LIMIT %(batch)s
 ), gone AS (
-    DELETE FROM events e USING batch WHERE e.task_id = batch.id RETURNING 1
+    -- a task with an open ledger row keeps its record (it goes with the task, later)
+    DELETE FROM events e USING batch WHERE e.task_id = batch.id
+      AND NOT EXISTS (SELECT 1 FROM tool_ledger l WHERE l.task_id = batch.id
+                      AND l.status IN ('started', 'unknown', 'held'))
+    RETURNING 1
 ), moved AS (
     INSERT INTO retention_marks (name, ended_at, task_id)
     SELECT 'events', ended_at, id FROM batch ORDER BY ended_at DESC, id DESC LIMIT 1

@@ -49,15 +49,22 @@ WHERE continuous AND NOT paused AND current_task_id IS NULL AND next_run_at IS N
 
 -- queue --
 -- Due jobs waiting for a worker, per queue, and how long the oldest has waited (every
--- tenant's jobs share the queues: installation admins only).
-SELECT j.queue_name AS queue, count(*) AS waiting,
-       COALESCE(EXTRACT(EPOCH FROM now() - min(COALESCE(j.scheduled_at, d.at))), 0)
-           AS oldest_seconds
-FROM procrastinate_jobs j
-LEFT JOIN procrastinate_events d ON d.job_id = j.id AND d.type = 'deferred'
-WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
-  AND %(tenant)s::text IS NULL
-GROUP BY j.queue_name
+-- tenant's jobs share the queues: installation admins only). A job never retried waits
+-- since it was deferred, and job ids grow with deferral: the oldest such one is the lowest
+-- id, so one deferred event is read per queue, not one per waiting job.
+SELECT q.queue_name AS queue, q.waiting,
+       COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
+           q.oldest_scheduled,
+           (SELECT min(d.at) FROM procrastinate_events d
+            WHERE d.job_id = q.first_unscheduled AND d.type = 'deferred'))), 0) AS oldest_seconds
+FROM (
+    SELECT queue_name, count(*) AS waiting, min(scheduled_at) AS oldest_scheduled,
+           min(id) FILTER (WHERE scheduled_at IS NULL) AS first_unscheduled
+    FROM procrastinate_jobs
+    WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())
+      AND %(tenant)s::text IS NULL
+    GROUP BY queue_name
+) AS q
 
 -- killswitch --
 -- For a tenant: its work is stopped (the global switch or its own); else the global switch.
