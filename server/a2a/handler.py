@@ -23,6 +23,7 @@ from server.a2a.auth import principal_of
 from server.a2a.executor import WakefulAgentExecutor
 from server.a2a.follow import follow
 from server.a2a.mapping import a2a_task, updates_for
+from server.a2a.push_store import WakefulPushConfigStore
 from server.a2a.request_context import WakefulRequestContextBuilder
 from server.a2a.task_store import WakefulTaskStore
 from server.services import Services
@@ -40,6 +41,8 @@ class WakefulRequestHandler(DefaultRequestHandlerV2):
             task_store=WakefulTaskStore(services),
             agent_card=agent_card,
             request_context_builder=WakefulRequestContextBuilder(services.tasks),
+            # configs only: the outbox (push_delivery.py) sends, not the SDK's sender
+            push_config_store=WakefulPushConfigStore(services.engine.pool),
             interrupted_task_timeout=PARKED_RELEASE_S,
             # a part of a media type the card does not list is -32005, not silently dropped
             validate_input_modes=True,

@@ -2,8 +2,9 @@
 
 JSON-RPC methods (A2A v1.0): SendMessage (blocking, or at once with
 `configuration.returnImmediately`), SendStreamingMessage, GetTask, ListTasks, CancelTask,
-SubscribeToTask, and the push-notification configs (Create/Get/List/Delete
-TaskPushNotificationConfig). The extended card is not offered.
+SubscribeToTask, and push-notification configs (Create/Get/List/Delete
+TaskPushNotificationConfig; delivered by push_delivery.py). The extended card is not
+offered.
 
 Before the SDK sees a request, it is authenticated and its body read here: a body that is
 not UTF-8 JSON is a JSON-RPC parse error (-32700), and a ListTasks `status` that is no task

@@ -9,8 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from server.a2a import mount_a2a
+from server.a2a.push_delivery import PushDelivery
+from server.api.docs import mount_docs
 from server.api.errors import install_error_handlers
 from server.api.routes import admin, agents, alerts, health, killswitch, metrics, sse, tasks
+from server.console import mount_console
 from server.services import Services
 
 ROUTERS = (
@@ -45,10 +48,13 @@ TAGS = [
 
 def create_app(services: Services) -> FastAPI:
     a2a_handler = None
+    push = PushDelivery(services.engine.pool, services.listener)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        push.start()  # A2A push notifications, from the outbox every server shares
         yield
+        await push.stop()
         if a2a_handler is not None:
             await a2a_handler.aclose()  # ends the A2A runs this process follows
 
@@ -58,10 +64,14 @@ def create_app(services: Services) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served offline by mount_docs
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     a2a_handler = mount_a2a(app, services)
+    mount_docs(app)
+    mount_console(app)
     return app

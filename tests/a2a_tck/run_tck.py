@@ -89,7 +89,9 @@ def wakeful_serve(work: Path, port: int) -> Iterator[str]:
     """`wakeful serve` on `port`; yields the installation admin's token."""
     data = work / "data"
     env = {**os.environ, "WAKEFUL_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "LANGSMITH_TRACING": "false"}
+           "TRANSFORMERS_OFFLINE": "1", "LANGSMITH_TRACING": "false",
+           # the kit's webhook receiver listens on localhost
+           "WAKEFUL_PUSH_ALLOW_PRIVATE": "1", "WAKEFUL_PUSH_BACKOFF_SECONDS": "0.5"}
     log = (work / "serve.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli.main", "serve", "--host", "127.0.0.1",
