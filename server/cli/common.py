@@ -37,7 +37,8 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("LANGSMITH_TRACING", "false")
-    # setuptools (pulled in by torch and friends) warns about its own deprecations.
+    # Deprecation warnings of setuptools itself (pkg_resources & co.), which dependencies
+    # can set off on import: nothing an operator can act on.
     warnings.filterwarnings("ignore", module=r"(setuptools|_distutils_hack|pkg_resources)")
     warnings.filterwarnings("ignore", message=r".*(pkg_resources|[Ss]etuptools).*")
     handler = CurrentStderr()
@@ -48,9 +49,6 @@ def quiet_libraries() -> None:
 class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
     """Log records to whatever sys.stderr is now: while a live view is up, Rich has it
     print above the view instead of through it."""
-
-    def __init__(self) -> None:
-        super().__init__()
 
     @property  # type: ignore[override]
     def stream(self) -> TextIO:
