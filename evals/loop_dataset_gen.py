@@ -672,6 +672,18 @@ def verify_once(g: Gen) -> list[Turn]:
     return _finish(g, turns)
 
 
+def negative_findings(g: Gen) -> list[Turn]:
+    """Several different places checked; each says there is nothing there."""
+    turns = g.opening()
+    answer = g.rng.choice(["No errors found in the last 24 hours.", "0 matches.",
+                           "no results", "Nothing found.", "[]", "No open incidents."])
+    for _ in range(g.rng.randint(3, 6)):
+        probe, value = g.pick()
+        turns.append({**g.call(probe, value), "result": answer})
+    turns += g.explore(g.rng.randint(1, 2))
+    return _finish(g, turns)
+
+
 def long_poll(g: Gen) -> list[Turn]:
     """A slow job polled many times; the figures move on every poll."""
     return _poll_until_done(g, 15, 22)
@@ -710,7 +722,7 @@ HEALTHY: dict[str, Callable[[Gen], list[Turn]]] = {
     for f in (varied_work, polling_until_done, poll_wait, retry_success,
               same_thought_diff_args, templated_progress, replan_different, debugging_progress,
               reread_after_change, check_each_step, pagination, long_run, verify_once,
-              long_poll)
+              long_poll, negative_findings)
 }
 
 

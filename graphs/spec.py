@@ -87,8 +87,7 @@ class EntropyConfig(BaseModel):
         default=24, ge=2, description="same call, changing result, no progress elsewhere"
     )
     wait_tools: list[str] = Field(
-        default_factory=lambda: ["sleep", "sleep_*", "*_sleep", "wait", "wait_*", "*_wait",
-                                 "pause", "delay"],
+        default_factory=lambda: ["*sleep*", "*wait*", "*pause*", "*delay*", "*backoff*"],
         description="tools that let time pass (glob): a poll after one may repeat its result",
     )
     noop_args: list[str] = Field(
@@ -102,7 +101,7 @@ class EntropyConfig(BaseModel):
         default=0.005, ge=0, lt=1, description="relative change in a number that is only noise"
     )
     ack_chars: int = Field(
-        default=24, ge=0, description="a result this short only acknowledges an action"
+        default=40, ge=0, description="a result this short only acknowledges an action"
     )
     semantic: bool = True
     semantic_window: int = Field(default=4, ge=2, description="last k worker thoughts")

@@ -100,7 +100,10 @@ class LoopDetector:
         found = self._detect(entry)
         if found is not None:
             self.detections += 1
-            self.looped = found.keys
+            # the loop is everything since the last progress: any of it, after a reset, resumes it
+            stale = [e.key for e in self.entries
+                     if e.turn >= self.last_progress and e.turn_like and not e.progress]
+            self.looped = sorted({*found.keys, *stale})
             self.resumable = False
         return found
 
