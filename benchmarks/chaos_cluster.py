@@ -180,8 +180,11 @@ class Cluster:
         logs = data_dir / "process-logs"
         logs.mkdir(parents=True, exist_ok=True)
         python = sys.executable
-        failover = ["--heartbeat-seconds", "1", "--stalled-after-seconds", "4",
-                    "--stalled-check-seconds", "1", "--shutdown-grace-seconds", "1"]
+        # serve heartbeats every 10 s and takes no such options: a worker that called a
+        # worker stalled sooner would prune serve's live worker rows (its job fetches then
+        # fail on procrastinate_jobs_worker_id_fkey) and re-queue its running jobs
+        failover = ["--heartbeat-seconds", "1", "--stalled-after-seconds", "25",
+                    "--stalled-check-seconds", "2", "--shutdown-grace-seconds", "1"]
         self.serve = Member(
             "serve",
             [python, "-m", "server.cli.main", "serve", "--host", "127.0.0.1", "--port",
