@@ -31,14 +31,13 @@ from graphs.approval import ApprovalDecision
 from server.cli.agent import read_spec
 from server.cli.common import console, err_console, handle_errors, run_async, settings
 from server.cli.task import event_line, styled
-from server.cli.worker import install_stop_handlers
+from server.cli.worker import exit_now, install_stop_handlers
 from server.runtime.database_health import is_outage
 from server.runtime.listener import EVENTS
 from server.runtime.worker import Worker, WorkerOptions
 from server.services import AgentRow, Services, open_services
 from server.services.auth import LOCAL_TENANT
 from stack.errors import ConfigError, ServiceUnavailable
-from stack.postgres import sized_for
 from stack.settings import Settings
 
 _ACTIVE_TASKS = """
@@ -268,11 +267,11 @@ def serve(
     if iterations is not None and not agent:
         raise ConfigError("--iterations counts iterations of --agent; give an --agent")
     specs = [(path, continuous_spec(path, interval)) for path in agent or []]
-    config = sized_for(settings(), concurrency)
+    config = settings()
     sock = listen(host, port)  # before the stack starts: a taken port fails at once
     options = ServeOptions(concurrency, iterations, approve, view, print_report,
                            shutdown_grace_seconds)
-    raise typer.Exit(run_async(_main(config, specs, sock, options)))
+    exit_now(run_async(_main(config, specs, sock, options)))
 
 
 async def _main(
