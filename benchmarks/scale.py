@@ -133,7 +133,7 @@ async def real_tasks(engine: Engine, n: int) -> tuple[list[str], dict[str, Any]]
 TASK_COLUMNS = (
     "id", "tenant", "agent", "goal", "state", "stop_reason", "budgets", "usage", "continuous",
     "iteration_of", "last_seq", "created_at", "updated_at", "started_at", "ended_at",
-    "lease_owner", "lease_epoch", "lease_expires_at", "compacted_at",
+    "lease_owner", "lease_epoch", "lease_expires_at",
 )
 EVENT_COLUMNS = ("task_id", "seq", "ts", "type", "data")
 
@@ -181,8 +181,6 @@ def task_lines(
             ts(created + timedelta(seconds=1)) if state != "submitted" else "\\N",
             ts(created + timedelta(seconds=60)) if ended else "\\N",
             lease[0], "1", lease[1],
-            ts(created + timedelta(days=1)) if ended and created < NOW - timedelta(days=1)
-            else "\\N",
         )
         yield "\t".join(fields) + "\n", task_id, created, events
 
@@ -208,8 +206,9 @@ def event_lines(task_id: str, created: datetime, count: int) -> Iterator[str]:
         yield f"{task_id}\t{seq}\t{ts(moment)}\t{type_}\t{data}\n"
 
 
-async def load(url: str, args: argparse.Namespace) -> Sample:
-    """COPY the tasks and events (and the agents, ledger rows, alerts and jobs around them)."""
+async def load(url: str, args: argparse.Namespace, templates: tuple[str, str]) -> Sample:
+    """COPY the tasks and events (and the agents, checkpoints, ledger rows, alerts and jobs
+    around them); `templates`: a real task with its whole checkpoint history, one compacted."""
     sample = Sample()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("SET session_replication_role = replica")  # no triggers, no FKs
@@ -253,14 +252,54 @@ async def load(url: str, args: argparse.Namespace) -> Sample:
             await copy.write("".join(chunk))
         progress(f"COPY events: {args.events} in {time.perf_counter() - started:.0f} s")
         await load_around(conn)
+        await load_checkpoints(conn, args, templates)
         await conn.execute("SET session_replication_role = DEFAULT")
         started = time.perf_counter()
         await conn.execute("SELECT wakeful_recount_metrics()")
         for table in ("tasks", "events", "tool_ledger", "alerts", "agents", "metric_totals",
-                      "procrastinate_jobs", "procrastinate_events"):
+                      "procrastinate_jobs", "procrastinate_events", "checkpoints",
+                      "checkpoint_blobs", "checkpoint_writes"):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
         progress(f"recount + VACUUM ANALYZE in {time.perf_counter() - started:.0f} s")
     return sample
+
+
+# The checkpoints of seeded tasks: copies of a real task's, the whole history for the newest
+# ended tasks (within the history TTL), the compacted final checkpoint for older ones.
+SEED_CHECKPOINTS = """
+WITH chosen AS (
+    SELECT id FROM tasks
+    WHERE ended_at IS NOT NULL AND (ended_at < now() - interval '1 day') = %(compacted)s
+    ORDER BY ended_at DESC LIMIT %(n)s
+), checkpoints_made AS (
+    INSERT INTO checkpoints
+    SELECT c.id, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, x.type,
+           x.checkpoint, x.metadata
+    FROM chosen c, checkpoints x WHERE x.thread_id = %(template)s
+), blobs_made AS (
+    INSERT INTO checkpoint_blobs
+    SELECT c.id, x.checkpoint_ns, x.channel, x.version, x.type, x.blob
+    FROM chosen c, checkpoint_blobs x WHERE x.thread_id = %(template)s
+)
+INSERT INTO checkpoint_writes
+SELECT c.id, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, x.channel, x.type, x.blob,
+       x.task_path
+FROM chosen c, checkpoint_writes x WHERE x.thread_id = %(template)s
+"""
+
+
+async def load_checkpoints(
+    conn: psycopg.AsyncConnection[Any], args: argparse.Namespace, templates: tuple[str, str]
+) -> None:
+    full, compacted = templates
+    for template, compact, n in ((full, False, args.histories), (compacted, True, args.finals)):
+        await conn.execute(SEED_CHECKPOINTS, {"template": template, "compacted": compact, "n": n})
+    # as if retention had run: what ended over a day ago is compacted
+    await conn.execute(
+        "INSERT INTO retention_marks (name, ended_at, task_id) SELECT 'compacted', ended_at, id "
+        "FROM tasks WHERE ended_at < now() - interval '1 day' ORDER BY ended_at DESC, id DESC "
+        "LIMIT 1 ON CONFLICT (name) DO UPDATE SET ended_at = EXCLUDED.ended_at, "
+        "task_id = EXCLUDED.task_id")
 
 
 async def load_around(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -475,9 +514,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await ensure_queue_schema(engine.url)
         progress("running real tasks for their footprint")
         ids, footprint = await real_tasks(engine, args.real_tasks)
+        history = await TaskRunner(engine, role="bench").submit(GOAL, parse_agent_spec(AGENT))
+        await TaskRunner(engine, role="bench").run(history.id)
         progress(f"loading {args.tasks} tasks, {args.events} events")
         started = time.perf_counter()
-        sample = await load(engine.url, args)
+        sample = await load(engine.url, args, (history.id, ids[0]))
         load_s = time.perf_counter() - started
         sizes = await table_sizes(engine.pool)
         progress("measuring queries")
@@ -488,7 +529,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         metrics_all = await scrape(engine.pool, None, 20)
         metrics_tenant = await scrape(engine.pool, "t0", 20)
         progress("retention over days")
-        storage = await storage_over_days(engine, ids[0], (1, 2, 4, 8), args.per_day)
+        storage = await storage_over_days(engine, history.id, (1, 2, 4, 8), args.per_day)
         slow = {k: v["p99_ms"] for k, v in queries.items() if v["p99_ms"] > TARGETS["query_p99_ms"]}
         unindexed = [k for k, v in queries.items() if not v["uses_index"]]
         return {
@@ -525,6 +566,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=200, help="timed runs per query")
     parser.add_argument("--real-tasks", type=int, default=3)
     parser.add_argument("--per-day", type=int, default=144, help="iterations per agent-day")
+    parser.add_argument("--histories", type=int, default=2000,
+                        help="newest ended tasks given a whole checkpoint history")
+    parser.add_argument("--finals", type=int, default=50_000,
+                        help="older ended tasks given a compacted (final) checkpoint")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
     args = parser.parse_args()

@@ -7,14 +7,20 @@
 
 -- compact_checkpoints --
 -- An ended task keeps its final checkpoint (per namespace), that checkpoint's pending
--- writes and the blobs it references; the history before it goes.
-WITH due AS (
-    SELECT id FROM tasks
-    WHERE compacted_at IS NULL AND state IN ('completed', 'failed', 'canceled', 'rejected')
-      AND ended_at < now() - make_interval(secs => %(history_seconds)s)
-    ORDER BY ended_at
+-- writes and the blobs it references; the history before it goes. Walks (ended_at, id)
+-- from the 'compacted' mark.
+WITH mark AS (
+    SELECT COALESCE((SELECT ended_at FROM retention_marks WHERE name = 'compacted'),
+                    '-infinity'::timestamptz) AS ended_at,
+           COALESCE((SELECT task_id FROM retention_marks WHERE name = 'compacted'), '')
+               AS task_id
+), due AS (
+    SELECT t.id, t.ended_at FROM tasks t, mark
+    WHERE t.state IN ('completed', 'failed', 'canceled', 'rejected')
+      AND (t.ended_at, t.id) > (mark.ended_at, mark.task_id)
+      AND t.ended_at < now() - make_interval(secs => %(history_seconds)s)
+    ORDER BY t.ended_at, t.id
     LIMIT %(batch)s
-    FOR UPDATE SKIP LOCKED
 ), latest AS (
     SELECT DISTINCT ON (c.thread_id, c.checkpoint_ns)
            c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.checkpoint->'channel_versions' AS versions
@@ -41,13 +47,17 @@ WITH due AS (
                       WHERE l.thread_id = b.thread_id AND l.checkpoint_ns = b.checkpoint_ns
                         AND l.versions->>b.channel = b.version)
     RETURNING 1
-), marked AS (
-    UPDATE tasks SET compacted_at = now() FROM due WHERE tasks.id = due.id RETURNING 1
+), moved AS (
+    INSERT INTO retention_marks (name, ended_at, task_id)
+    SELECT 'compacted', ended_at, id FROM due ORDER BY ended_at DESC, id DESC LIMIT 1
+    ON CONFLICT (name) DO UPDATE SET ended_at = EXCLUDED.ended_at, task_id = EXCLUDED.task_id
+    RETURNING 1
 )
-SELECT (SELECT count(*) FROM marked) AS tasks,
+SELECT (SELECT count(*) FROM due) AS tasks,
        (SELECT count(*) FROM old_checkpoints) AS checkpoints,
        (SELECT count(*) FROM old_writes) AS checkpoint_writes,
-       (SELECT count(*) FROM old_blobs) AS checkpoint_blobs
+       (SELECT count(*) FROM old_blobs) AS checkpoint_blobs,
+       (SELECT count(*) FROM moved) AS marks
 
 -- prune_events --
 -- Events of tasks that ended before the events' TTL (when it is shorter than the tasks'
@@ -152,9 +162,14 @@ SELECT label1 AS state, sum(n)::bigint AS n FROM metric_counts
 WHERE metric = 'tasks' GROUP BY label1 ORDER BY label1
 
 -- ended_tasks --
--- The oldest ended task, and how many ended tasks still carry their checkpoint history.
+-- The oldest ended task, and how many ended tasks still carry their checkpoint history
+-- (those past the compaction mark: about a history TTL's worth).
 SELECT (SELECT min(ended_at) FROM tasks
         WHERE state IN ('completed', 'failed', 'canceled', 'rejected')) AS oldest_ended,
-       (SELECT count(*) FROM tasks
-        WHERE compacted_at IS NULL
-          AND state IN ('completed', 'failed', 'canceled', 'rejected')) AS not_compacted
+       (SELECT count(*) FROM tasks t
+        WHERE t.state IN ('completed', 'failed', 'canceled', 'rejected')
+          AND (t.ended_at, t.id) > (
+              COALESCE((SELECT ended_at FROM retention_marks WHERE name = 'compacted'),
+                       '-infinity'::timestamptz),
+              COALESCE((SELECT task_id FROM retention_marks WHERE name = 'compacted'), '')))
+           AS not_compacted

@@ -17,13 +17,11 @@ CREATE INDEX IF NOT EXISTS tasks_tenant_updated ON tasks (tenant, updated_at);
 DROP INDEX IF EXISTS tasks_tenant_created;
 DROP INDEX IF EXISTS tasks_agent_created;
 
--- Retention (stack/retention.sql): ended tasks by when they ended; those whose checkpoint
--- history is not compacted yet.
-ALTER TABLE tasks ADD COLUMN IF NOT EXISTS compacted_at timestamptz;
+-- Retention (stack/retention.sql): ended tasks in the order they ended. Its passes walk this
+-- index from a mark (retention_marks, below) rather than flagging rows: a task row is never
+-- rewritten (with every index) just to say it was compacted.
 CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (ended_at, id)
     WHERE state IN ('completed', 'failed', 'canceled', 'rejected');
-CREATE INDEX IF NOT EXISTS tasks_to_compact ON tasks (ended_at)
-    WHERE compacted_at IS NULL AND state IN ('completed', 'failed', 'canceled', 'rejected');
 CREATE INDEX IF NOT EXISTS alerts_resolved ON alerts (resolved_at) WHERE resolved_at IS NOT NULL;
 -- Ledger rows still waiting for an answer or a result: their task is never pruned.
 CREATE INDEX IF NOT EXISTS tool_ledger_open ON tool_ledger (task_id)

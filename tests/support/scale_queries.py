@@ -162,7 +162,7 @@ def queries_under_test() -> list[Case]:
                           lambda s, r: {"tenant": None}, ()))
         cases.append(Case(f"metrics.{name}.tenant", METRICS_SQL, name,
                           lambda s, r: {"tenant": s.task(r)[1]}, ()))
-    for name, index in (("compact_checkpoints", "tasks_to_compact"),
+    for name, index in (("compact_checkpoints", "tasks_ended"),
                         ("prune_events", "tasks_ended"), ("prune_tasks", "tasks_ended"),
                         ("prune_ledger", "tool_ledger_settled"),
                         ("prune_alerts", "alerts_resolved")):

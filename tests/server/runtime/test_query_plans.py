@@ -1,13 +1,13 @@
 """Every query the API, workers, scheduler and A2A run keeps its index (issue 10).
 
-A load like benchmarks/scale.py's, smaller (30k tasks, 300k events, 3k unfinished; COPY,
-then VACUUM ANALYZE), and each query of tests/support/scale_queries.py explained with real
-values: no sequential scan of a table that grows with the work (tasks, events, ledger,
-checkpoints, jobs, ...), and the index the query was written for in the plan. No planner
-switches are turned off: the statistics are real, so a plan here is the plan production
-gets at this size (larger tables only make an index scan more attractive). Values are
-inlined, as the pool plans every execution for its values (plan_cache_mode
-force_custom_plan, stack/postgres.py).
+A load like benchmarks/scale.py's, smaller (30k tasks, 300k events, 3k unfinished, copies
+of a real task's checkpoints for 3,300 ended ones; COPY, then VACUUM ANALYZE), and each
+query of tests/support/scale_queries.py explained with real values: no sequential scan of
+a table that grows with the work (tasks, events, ledger, checkpoints, jobs, ...), and the
+index the query was written for in the plan. No planner switches are turned off: the
+statistics are real, so a plan here is the plan production gets at this size (larger
+tables only make an index scan more attractive). Values are inlined, as the pool plans
+every execution for its values (plan_cache_mode force_custom_plan, stack/postgres.py).
 
 Retention statements run in batches; they are explained with a batch of 50 here so that a
 batch is the same small fraction of the table as production's 1000 is of a million tasks.
@@ -29,11 +29,14 @@ from scale_queries import Case, Sample, queries_under_test
 from wakeful_servers import own_database
 
 from graphs.engine import Engine
+from graphs.runner import TaskRunner
+from graphs.spec import parse_agent_spec
 from server.runtime.queue import ensure_queue_schema
 from stack.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
-LOAD = argparse.Namespace(tasks=30_000, events=300_000, open=3_000, agents=100, tenants=10)
+LOAD = argparse.Namespace(tasks=30_000, events=300_000, open=3_000, agents=100, tenants=10,
+                          histories=300, finals=3_000)
 CASES = queries_under_test()
 
 
@@ -53,7 +56,11 @@ async def loaded(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Async
         engine = await Engine.open(settings)
         try:
             await ensure_queue_schema(url)
-            sample: Sample = await bench.load(url, LOAD)
+            _ids, _footprint = await bench.real_tasks(engine, 1)  # compacted: a final checkpoint
+            runner = TaskRunner(engine)
+            history = await runner.submit(bench.GOAL, parse_agent_spec(bench.AGENT))
+            await runner.run(history.id)
+            sample: Sample = await bench.load(url, LOAD, (history.id, _ids[0]))
             yield bench, engine, sample
         finally:
             await engine.close()
