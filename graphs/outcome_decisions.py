@@ -10,10 +10,11 @@ the person's result text), retry (the call runs again now), skip (the model is t
 not performed). An answer that is none of these is recorded and the question asked again.
 
 LangGraph hands a resumed node its answers by the order of its `interrupt()` calls, and the
-node runs again from the top after each answer or crash. So the questions asked for a call
-must come out the same every time: the call's ledger record keeps every answer given for
-it, each is asked again first (and answered at once with the recorded answer), and only
-then is anything new asked. Applying an answer is keyed by its number, so it happens once.
+node runs again from the top after each answer or crash. So each answer given for a call is
+asked for again, in order, before anything new (LangGraph answers at once with the recorded
+answer), and the ledger applies an answer once (keyed by its number). Should LangGraph have
+lost an answer that the ledger recorded (a crash in between), the person is shown the
+question again; their new answer is then taken for the question as it stands now.
 """
 
 from __future__ import annotations
@@ -33,32 +34,21 @@ from tools.policy import spec_tool_name
 _ANSWERS: frozenset[str] = frozenset({"done", "retry", "skip"})
 
 
-class _Questions:
-    """The "did this happen?" questions of one call, numbered in the order they are asked."""
+class _Question:
+    """Asks "did this happen?" about one call, in the interrupt payload's terms."""
 
     def __init__(self, run: NodeRun, call: dict[str, Any], scope: str) -> None:
         self.run = run
         self.call = call
         self.scope = scope
-        self.actions: list[str] = []  # every answer, recorded or new, in order
-
-    @property
-    def count(self) -> int:
-        return len(self.actions)
-
-    def again(self, record: LedgerEntry) -> None:
-        """Ask the next question already answered; LangGraph returns its answer at once."""
-        interrupt(self._payload(record, None))
-        self.actions.append(record.decisions[self.count].action)
 
     async def ask(self, record: LedgerEntry, ledger: ToolLedger) -> ApprovalDecision:
-        """Ask anew: raises LangGraph's GraphInterrupt until the person has answered."""
+        """The answer: at once when LangGraph has one for this interrupt, else this raises
+        LangGraph's GraphInterrupt (the task then waits for a person)."""
         earlier = None
         if record.repeat_of:
             earlier = await ledger.get(record.task_id, record.repeat_of)
-        decision = parse_decision(interrupt(self._payload(record, earlier)))
-        self.actions.append(decision.action)
-        return decision
+        return parse_decision(interrupt(self._payload(record, earlier)))
 
     def _payload(self, record: LedgerEntry, earlier: LedgerEntry | None) -> dict[str, Any]:
         reason = "crashed" if record.status == "started" else record.unknown_reason or "crashed"
@@ -82,23 +72,29 @@ async def settle_call(
     deps = run.deps
     ledger = deps.ledger
     assert ledger is not None
-    questions = _Questions(run, call, scope)
+    question = _Question(run, call, scope)
     record = await _record_or_hold(ledger, deps.task_id, call)
+    replayed = 0  # how many of the recorded answers were asked for again so far
     rerun = False
     while True:
-        if record is not None and questions.count < len(record.decisions):
-            questions.again(record)
-            continue
-        if record is not None and record.unresolved:
-            decision = await questions.ask(record, ledger)
+        if record is not None and (replayed < len(record.decisions) or record.unresolved):
+            decision = await question.ask(record, ledger)
+            again = _recorded(record, replayed, decision)
+            if again is not None:  # an answer applied before this run of the node
+                replayed = again + 1
+                continue
+            replayed = len(record.decisions)
+            if not record.unresolved:
+                continue  # a late answer to a question already settled: nothing to do
             record = await ledger.decide(
                 deps.task_id,
                 call["id"],
-                index=questions.count - 1,
+                index=len(record.decisions),
                 action=_ledger_action(decision),
                 decided_by=decision.decided_by,
                 comment=decision.comment,
             )
+            replayed = len(record.decisions)
             rerun = decision.action == "retry" and record.status == "started"
             if not rerun:
                 continue  # done / skip: answered from the record below; unfit: asked again
@@ -107,8 +103,23 @@ async def settle_call(
         )
         rerun = False
         if outcome.status != "unknown_outcome":
-            return outcome, questions.actions
+            answers = [d.action for d in record.decisions] if record is not None else []
+            return outcome, answers
         record = await ledger.get(deps.task_id, call["id"])
+
+
+def _recorded(record: LedgerEntry, start: int, decision: ApprovalDecision) -> int | None:
+    """The number of the recorded answer (from `start` on) that `decision` repeats, if any."""
+    action = _ledger_action(decision)
+    for index in range(start, len(record.decisions)):
+        given = record.decisions[index]
+        if (given.action, given.decided_by, given.comment) == (
+            action,
+            decision.decided_by,
+            decision.comment,
+        ):
+            return index
+    return None
 
 
 async def _record_or_hold(

@@ -4,12 +4,7 @@ person's decision instead of being repeated or handed to the model."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +16,6 @@ from tools.faults import CRASH_AFTER_ENV, CRASH_DURING_ENV
 from tools.policy import spec_tool_name
 
 pytestmark = pytest.mark.slow
-MCP_AGENT = Path(__file__).with_name("mcp_agent.py")
-REPO = Path(__file__).resolve().parents[2]
 PLAN = {"structured": {"steps": [{"id": "bump", "description": "Bump the counter once"}]}}
 BUMP = {"text": "Bumping.", "tool_calls": [{"name": "t__increment", "args": {"amount": 1}}]}
 
@@ -41,24 +34,6 @@ async def submit(engine: Any, stdio_server: Any, worker: list[Any]) -> str:
     return task.id
 
 
-async def run_child_until_killed(crash_env: str, engine: Any, task_id: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAKEFUL_CRASH")}
-    env[crash_env] = "t__increment"
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(MCP_AGENT),
-        engine.url,
-        str(engine.settings.data_dir),
-        task_id,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(child.communicate(), timeout=120)
-    assert child.returncode == -signal.SIGKILL, (stdout + stderr).decode()[-3000:]
-
-
 async def statuses(engine: Any, task_id: str) -> list[str]:
     events = await engine.records.list_events(task_id, limit=10_000)
     return [e.data["status"] for e in events if e.type == "tool_call"]
@@ -69,7 +44,9 @@ async def test_sigkill_right_after_an_mcp_write_is_not_repeated_on_resume(
 ) -> None:
     task_id = await submit(mcp_engine, stdio_server, [BUMP, "Bumped."])
 
-    await run_child_until_killed(CRASH_AFTER_ENV, mcp_engine, task_id)
+    await mcp_agent.run_until_killed(
+        mcp_engine, task_id, crash_env=CRASH_AFTER_ENV, tool="t__increment"
+    )
     assert counter() == 1  # the write happened before the kill
     [entry] = [e for e in await _ledger_rows(mcp_engine, task_id)]
     assert entry["status"] == "completed" and entry["result"] == "counter is now 1"
@@ -86,7 +63,9 @@ async def test_sigkill_mid_call_waits_for_a_person_on_resume(
 ) -> None:
     task_id = await submit(mcp_engine, stdio_server, [BUMP, "Bumped."])
 
-    await run_child_until_killed(CRASH_DURING_ENV, mcp_engine, task_id)
+    await mcp_agent.run_until_killed(
+        mcp_engine, task_id, crash_env=CRASH_DURING_ENV, tool="t__increment"
+    )
     assert counter() == 0
     [entry] = await _ledger_rows(mcp_engine, task_id)
     assert entry["status"] == "started"

@@ -2,7 +2,7 @@
 Postgres, a real stdio MCP server that hangs): the task waits `input-required` with a
 question of kind unknown_outcome, and each answer (done, retry, skip) does what it says,
 counted by the server's own counter file. A repeat of an unresolved call under a new call
-id needs the same decision."""
+id needs the same decision, and a crash during a retry asks again."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from graphs.approval import ApprovalDecision
 from graphs.runner import RunResult, TaskRunner
 from graphs.spec import AgentSpec, parse_agent_spec
 from tools.arguments import args_hash
+from tools.faults import CRASH_DURING_ENV
 
 pytestmark = pytest.mark.slow
 STALL_SERVER = Path(__file__).with_name("mcp_servers") / "stall_server.py"
@@ -190,3 +191,28 @@ async def test_a_repeat_under_a_new_call_id_needs_the_same_decision(
     assert (earlier.status, held.status) == ("skipped", "skipped")
     assert earlier.decisions[0].via == question["tool_call_id"]
     assert not await mcp_engine.ledger.has_unknown_outcome(task.id, "s__stall", digest)
+
+
+async def test_a_crash_during_a_retry_asks_again_on_resume(
+    mcp_engine, mcp_agent, stdio_server, counter
+) -> None:
+    first = await start(mcp_engine, stall_agent(stdio_server))
+    call_id = the_question(first)["tool_call_id"]
+
+    # A worker takes the "retry" and is SIGKILLed as the call starts again.
+    await mcp_agent.run_until_killed(
+        mcp_engine, first.task.id, crash_env=CRASH_DURING_ENV, tool="s__stall", action="retry"
+    )
+
+    assert counter("stall-x") == 1  # killed before the tool ran again
+    again = await TaskRunner(mcp_engine).run(first.task.id)
+    question = the_question(again)
+    # The same call is asked about again: the first question still shown (LangGraph lost
+    # the answer with the killed run), or the new one ("crashed": the retry never ended).
+    assert question["tool_call_id"] == call_id and question["reason"] in {"timeout", "crashed"}
+    skipped = await resume(mcp_engine, first.task.id, answer("skip"))
+
+    assert skipped.task.state == "completed" and counter("stall-x") == 1
+    entry = await mcp_engine.ledger.get(first.task.id, call_id)
+    assert entry is not None and entry.status == "skipped"
+    assert [d.action for d in entry.decisions] == ["retry", "skip"]
