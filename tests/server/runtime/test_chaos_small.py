@@ -3,7 +3,8 @@ whose agent makes side effects through an MCP write tool, 20+ SIGKILLs at random
 (start-up, mid-model, mid-tool, between flush and checkpoint; serve too) and one Postgres
 kill + restart (benchmarks/chaos.py). Every target holds: no task lost, no effect done
 twice, no task failed because of a kill, every unknown outcome waiting for a person,
-nothing left working or submitted.
+nothing left working or submitted; and once a person answers each "did this happen?"
+truthfully, every such task completes with each effect made exactly once.
 
 No timing is asserted: the run polls for each kill's moment and for the end, with bounds
 generous enough for a loaded 2-core machine.
@@ -63,3 +64,10 @@ def test_every_unknown_outcome_waits_for_a_person(chaos: dict) -> None:
     unknown = chaos["unknown_outcomes"]
     assert unknown["not_waiting"] == 0, unknown["tasks"]
     assert chaos["targets_met"], chaos["targets"]
+
+
+def test_a_truthful_answer_completes_the_task_with_one_effect_per_step(chaos: dict) -> None:
+    answered = chaos["after_answers"]
+    assert answered["refused"] == [] and answered["not_completed"] == []
+    assert answered["completed_without_exactly_one_effect_per_step"] == []
+    assert answered["duplicated_effects_overall"] == 0
