@@ -24,7 +24,9 @@ from graphs.loops import Detection, Observation, scan
 from graphs.spec import EntropyConfig
 from stack.errors import ConfigError
 
-DEFAULT_DATASETS = ("loops.jsonl", "loops_holdout.jsonl")
+# dev (generated, tuned on), holdout (generated with other seeds and two unseen domains),
+# handwritten (after the shapes of real agent traces: coding, browser, CI, data agents)
+DEFAULT_DATASETS = ("loops.jsonl", "loops_holdout.jsonl", "loops_handwritten.jsonl")
 DATASETS_DIR = Path(__file__).parent / "datasets"
 TURN_KINDS = frozenset({"call", "text", "plan"})
 Embed = Callable[[list[str]], np.ndarray]

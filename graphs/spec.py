@@ -105,7 +105,9 @@ class EntropyConfig(BaseModel):
     )
     semantic: bool = True
     semantic_window: int = Field(default=4, ge=2, description="last k worker thoughts")
-    semantic_threshold: float = Field(default=0.8, gt=0, le=1)
+    semantic_threshold: float = Field(
+        default=0.7, gt=0, le=1, description="mean cosine of the last k thoughts"
+    )
     max_resets: int = Field(default=1, ge=0, description="resets without progress before stuck")
     temperature_step: float = Field(default=0.3, ge=0)
 

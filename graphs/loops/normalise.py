@@ -33,6 +33,7 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+")
 _PATH = re.compile(r"(?:[a-z]:)?(?:[\\/][\w.@~+-]+)+[\\/]?|\b[\w.-]+\.(?:[a-z]{1,5})\b")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _HEX_ID = re.compile(r"\b(?=[0-9a-f]*\d)[0-9a-f]{7,}\b")
+_MIXED_ID = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[a-z])[a-z0-9][\w-]{3,}\b")  # tok_8f2a, api-7
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
 _TRACEBACK_LAST = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt))\b.*$", re.M)
 _MAX_ERROR = 160
@@ -101,19 +102,20 @@ def error_class(text: str) -> str:
         (_UUID, "<id>"),
         (_PATH, "<path>"),
         (_HEX_ID, "<id>"),
+        (_MIXED_ID, "<id>"),
         (_NUMBER, "<n>"),
     ):
         line = pattern.sub(mask, line)
     return squash(line)[:_MAX_ERROR]
 
 
+_DECIMAL = re.compile(r"[-+]?\d+(?:\.\d+)?")  # "3.2.1" reads as 3.2 and 1
 _SMALL_INT = 1000  # counts below this carry information: 3 of 5 replicas is not 4 of 5
 
 
 def numbers_of(text: str) -> tuple[str, list[float]]:
     """A result's skeleton (its numbers masked) and its numbers, for the jitter test."""
-    found = [float(n.replace(",", "")) for n in _NUMBER.findall(text)]
-    return _NUMBER.sub("#", text), found
+    return _DECIMAL.sub("#", text), [float(n) for n in _DECIMAL.findall(text)]
 
 
 def within_jitter(a: list[float], b: list[float], tolerance: float) -> bool:

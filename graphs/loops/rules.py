@@ -166,13 +166,18 @@ def semantic_stagnation(entries, now, config, embed: Embed | None) -> Detection 
     first = window[0].turn
     moved = [
         e for e in entries
-        if e.turn > first and e.kind in ("call", "plan", "step") and e.progress
+        if e.turn > first and ((e.kind in ("call", "plan", "step") and e.progress)
+                               or e.status in ("poll", "wait"))
     ]
     if moved:
-        return None  # results did not stagnate: alike thoughts over new information
+        return None  # alike thoughts over new information, or polling (it has its budget)
     vectors = embed([e.thought for e in window])
-    lowest = min(float(vectors[i] @ vectors[j]) for i, j in combinations(range(len(window)), 2))
-    if lowest < config.semantic_threshold:
+    pairs = [float(vectors[i] @ vectors[j]) for i, j in combinations(range(len(window)), 2)]
+    # Rewordings vary (MiniLM puts real ones anywhere from 0.65 to 0.95): the mean decides;
+    # the gate above (nothing new for the whole window) keeps healthy runs far from it.
+    mean = sum(pairs) / len(pairs)
+    if mean < config.semantic_threshold:
         return None
-    what = f"last {len(window)} thoughts alike (cosine >= {lowest:.2f}) with nothing new"
-    return _found("semantic_stagnation", what, window, now, similarity=round(lowest, 3))
+    what = f"last {len(window)} thoughts alike (mean cosine {mean:.2f}) with nothing new"
+    return _found("semantic_stagnation", what, window, now,
+                  similarity=round(mean, 3), lowest=round(min(pairs), 3))

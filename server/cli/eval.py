@@ -222,8 +222,8 @@ def loops(
     datasets: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="labelled trajectories (JSONL); default: evals/datasets/loops.jsonl and "
-            "loops_holdout.jsonl",
+            help="labelled trajectories (JSONL); default: evals/datasets/loops.jsonl, "
+            "loops_holdout.jsonl and loops_handwritten.jsonl",
             show_default=False,
         ),
     ] = None,

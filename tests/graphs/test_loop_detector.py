@@ -71,6 +71,9 @@ HEALTHY = {
                                   thought=f"Imported batch {i} of 8.") for i in range(1, 9)],
     "same_check_after_each_step": [o for i in range(3) for o in (read("/health"), read(f"/s{i}"),
                                                                  O.step(f"s{i}"))],
+    "versions_and_ids_in_results": [O.call("http_get", {"url": u}, f"HTTP 200 version 3.{n}.1, "
+                                            f"1,024 items, build 2026-12-0{n}")
+                                    for n, u in enumerate(["/a", "/b", "/c", "/d"])],
     "slow_big_counter": [O.call("job_status", {"id": 1}, f"processed {12000 + 300 * i} of 50000")
                          for i in range(8)],
     "reread_after_a_change": [read("/a"), O.call("edit", {"path": "/a"}, "ok"),
