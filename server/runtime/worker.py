@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from server.runtime.database_health import is_outage, outage_reason, probe
 from server.runtime.execution import TaskExecution
 from server.runtime.jobs import CONTEXT_KEY, MAINTENANCE_QUEUE, RUN_QUEUE, JobRuntime
-from server.runtime.lease import TaskLeases
 from server.runtime.scheduler import Scheduler
 from stack.errors import WakefulError
 
@@ -66,10 +65,8 @@ class Worker:
         self.services = services
         self.options = options or WorkerOptions()
         engine = services.engine
-        self.leases = TaskLeases(engine.url, size=self.options.concurrency)
         self.execution = TaskExecution(
-            engine, services.control, services.stops, self.leases,
-            on_end=[services.evaluator.task_ended],
+            engine, services.stops, on_end=[services.evaluator.task_ended]
         )
         self.scheduler = (
             Scheduler(engine.pool, services.queue, services.listener, services.evaluator)
@@ -79,7 +76,6 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set. A part that loses the database is started again once it
         answers; one that keeps failing while it answers is raised (RuntimeFailed)."""
-        await self.leases.open()
         watch = self.services.database
         parts = [
             asyncio.create_task(self._keep("task worker", stop, lambda: self._queue_worker(
@@ -105,7 +101,6 @@ class Worker:
             for part in parts:
                 with contextlib.suppress(asyncio.CancelledError):
                     await part
-            await self.leases.close()
 
     async def _keep(
         self, name: str, stop: asyncio.Event, start: Callable[[], Awaitable[None]]

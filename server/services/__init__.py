@@ -22,11 +22,11 @@ from server.runtime.event_feed import EventFeed
 from server.runtime.killswitch import KillSwitch
 from server.runtime.listener import PgListener
 from server.runtime.queue import build_queue, ensure_queue_schema
-from server.runtime.task_control import TaskControl
 from server.services.agents import AgentRow, AgentService
 from server.services.alerts import AlertRow, AlertService
 from server.services.auth import AuthService, Principal
 from server.services.tasks import BudgetUse, TaskService, TaskView
+from stack.lifecycle import TaskLifecycle
 from stack.postgres import revive_embedded
 from stack.settings import Settings
 
@@ -57,7 +57,7 @@ class Services:
     # runtime pieces the worker and the server share
     listener: PgListener
     stops: RunStops
-    control: TaskControl
+    control: TaskLifecycle  # the one owner of task state changes (engine.lifecycle)
     evaluator: AlertEvaluator
     database: DatabaseWatch  # is the database there (run by the worker)
 
@@ -94,7 +94,7 @@ async def open_services(
             await queue.close_async()
         await engine.close()
         raise
-    control = TaskControl(engine.records)
+    control = engine.lifecycle
     killswitch = KillSwitch(engine.pool, control)
     evaluator = AlertEvaluator(engine.pool, queue, backoff_seconds=webhook_backoff_seconds)
     agents = AgentService(engine.pool, evaluator, control)
