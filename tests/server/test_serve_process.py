@@ -1,10 +1,12 @@
 """`wakeful serve` as an operator runs it: a taken port is one clear line with the config
-exit code, and SIGTERM stops it in a few seconds with the running task left to resume on
-the next start.
+exit code, and SIGTERM stops it in a few seconds — a task running and a client following
+its event stream — with the task left to resume on the next start.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import socket
 import subprocess
@@ -95,10 +97,15 @@ async def test_sigterm_stops_serve_quickly_and_the_running_task_resumes_on_the_n
                 return task["state"] == "working"
 
             await until(planning, timeout=60, what="the task running")
-            started = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(timeout=60)
-            took = time.monotonic() - started
+            # A client following the task's events (an SSE stream that never ends by
+            # itself) must not hold the stop up.
+            with contextlib.suppress(httpx.HTTPError):
+                async with client.stream("GET", f"/tasks/{task_id}/events") as events:
+                    assert events.status_code == 200
+                    started = time.monotonic()
+                    process.send_signal(signal.SIGTERM)
+                    code = await asyncio.to_thread(process.wait, 60)
+                    took = time.monotonic() - started
         print(f"serve stopped {took:.2f}s after SIGTERM (exit {code})")
         assert code == 0, first_log.read_text(errors="replace")[-3000:]
         assert took < STOP_BOUND_S, f"SIGTERM took {took:.1f}s"
