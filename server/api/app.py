@@ -14,6 +14,7 @@ from server.api.docs import mount_docs
 from server.api.errors import install_error_handlers
 from server.api.routes import admin, agents, alerts, health, killswitch, metrics, sse, tasks
 from server.console import mount_console
+from server.mcp_server import McpEndpoint
 from server.services import Services
 
 ROUTERS = (
@@ -49,11 +50,13 @@ TAGS = [
 def create_app(services: Services) -> FastAPI:
     a2a_handler = None
     push = PushDelivery(services.engine.pool, services.listener)
+    mcp = McpEndpoint(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         push.start()  # A2A push notifications, from the outbox every server shares
-        yield
+        async with mcp.run():  # the MCP session manager lives as long as the app
+            yield
         await push.stop()
         if a2a_handler is not None:
             await a2a_handler.aclose()  # ends the A2A runs this process follows
@@ -72,6 +75,7 @@ def create_app(services: Services) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     a2a_handler = mount_a2a(app, services)
+    mcp.mount(app)
     mount_docs(app)
     mount_console(app)
     return app
