@@ -30,6 +30,7 @@ import pytest
 from serve_checks import scripted_agent, until
 from wakeful_servers import REPO, free_port, serve_process, server_env, stop_process
 
+from server.runtime.worker import MAX_RESTARTS, RuntimeFailed, Worker, WorkerOptions
 from server.services import Services, open_services
 from server.services.auth import LOCAL_TENANT
 from stack.postgres import ensure_postgres, release_postgres
@@ -246,3 +247,19 @@ async def test_embedded_serve_starts_its_killed_postgres_again_and_keeps_iterati
     print(*(line for line in text.splitlines() if "database" in line or "PostgreSQL" in line),
           sep="\n")
     assert "starting it again" in text and "embedded PostgreSQL is back" in text, text[-3000:]
+
+
+async def test_a_part_that_keeps_failing_while_the_database_answers_is_raised(rt):
+    """Not an outage: restarting forever would hide a broken process from its supervisor,
+    so the worker gives up (and `wakeful worker` exits non-zero with the reason)."""
+    calls = 0
+
+    async def broken() -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("the part is broken")
+
+    worker = Worker(rt, WorkerOptions(scheduler=False))
+    with pytest.raises(RuntimeFailed, match="the part is broken"):
+        await asyncio.wait_for(worker._keep("part", asyncio.Event(), broken), timeout=60)
+    assert calls == MAX_RESTARTS + 1
