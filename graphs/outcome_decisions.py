@@ -102,10 +102,12 @@ async def settle_call(
             call, deps.toolset, task_id=deps.task_id, ledger=ledger, approved=True, rerun=rerun
         )
         rerun = False
-        if outcome.status != "unknown_outcome":
-            answers = [d.action for d in record.decisions] if record is not None else []
-            return outcome, answers
-        record = await ledger.get(deps.task_id, call["id"])
+        if outcome.status == "unknown_outcome":
+            record = await ledger.get(deps.task_id, call["id"])
+            if record is not None and record.unresolved:
+                continue  # ask about it
+        answers = [d.action for d in record.decisions] if record is not None else []
+        return outcome, answers
 
 
 def _recorded(record: LedgerEntry, start: int, decision: ApprovalDecision) -> int | None:
