@@ -270,6 +270,7 @@ SEED_CHECKPOINTS = """
 WITH chosen AS (
     SELECT id FROM tasks
     WHERE ended_at IS NOT NULL AND (ended_at < now() - interval '1 day') = %(compacted)s
+      AND NOT EXISTS (SELECT 1 FROM checkpoints x WHERE x.thread_id = tasks.id)  -- real ones
     ORDER BY ended_at DESC LIMIT %(n)s
 ), checkpoints_made AS (
     INSERT INTO checkpoints

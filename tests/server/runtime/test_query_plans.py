@@ -1,7 +1,7 @@
 """Every query the API, workers, scheduler and A2A run keeps its index (issue 10).
 
 A load like benchmarks/scale.py's, smaller (30k tasks, 300k events, 3k unfinished, copies
-of a real task's checkpoints for 3,300 ended ones; COPY, then VACUUM ANALYZE), and each
+of a real task's checkpoints for 4,000 ended ones; COPY, then VACUUM ANALYZE), and each
 query of tests/support/scale_queries.py explained with real values: no sequential scan of
 a table that grows with the work (tasks, events, ledger, checkpoints, jobs, ...), and the
 index the query was written for in the plan. No planner switches are turned off: the
@@ -9,8 +9,9 @@ statistics are real, so a plan here is the plan production gets at this size (la
 tables only make an index scan more attractive). Values are inlined, as the pool plans
 every execution for its values (plan_cache_mode force_custom_plan, stack/postgres.py).
 
-Retention statements run in batches; they are explained with a batch of 50 here so that a
-batch is the same small fraction of the table as production's 1000 is of a million tasks.
+Retention statements run in batches; they are explained with a batch of 10 here so that a
+batch is about as small a fraction of what it walks (1,000 task histories) as production's
+1000 is of a day of histories (hundreds of thousands of tasks) or of a million tasks.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from stack.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 LOAD = argparse.Namespace(tasks=30_000, events=300_000, open=3_000, agents=100, tenants=10,
-                          histories=300, finals=3_000)
+                          histories=1_000, finals=3_000)
 CASES = queries_under_test()
 
 
@@ -69,7 +70,7 @@ async def loaded(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Async
 def _params(case: Case, sample: Sample) -> dict[str, Any]:
     params = case.params(sample, random.Random(3))
     if case.writes:
-        params["batch"] = 50
+        params["batch"] = 10
     return params
 
 
