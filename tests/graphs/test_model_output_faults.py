@@ -321,11 +321,6 @@ async def test_scripted_broken_call_then_good_call_completes_and_the_model_saw_t
     assert statuses == ["invalid", "ok"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the loop detector's feed (graphs/entropy.py message_observations) reads "
-    "AIMessage.tool_calls only; it must read invalid_tool_calls too",
-)
 async def test_repeated_broken_calls_count_as_repeated_errors(run_agent, events_of) -> None:
     spec = make_spec(
         script={
