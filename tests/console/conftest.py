@@ -6,7 +6,8 @@ never skipping).
 
 Tenants: `acme` has a submitter, an approver and an admin token; `globex` an admin token.
 Agents of acme: `quick` (one step, reads the load), `gated` (writes a report, which needs
-an approval), `slowish` (its planner takes a few seconds, so a page opened at once watches
+an approval), `stalling` (its write call times out: did it happen?), `rememberer`
+(keeps L3 episodes), `slowish` (its planner takes a few seconds, so a page opened at once watches
 the rest arrive) and `watcher` (continuous, every second; paused until a test resumes it).
 
 WAKEFUL_CONSOLE_SCREENSHOTS=<dir> saves each page's screenshot there (docs/console for the
@@ -65,6 +66,12 @@ SPECS: dict[str, dict[str, Any]] = {
         }},
         "tools": {"allow": ["load_average"]},
     },
+    "rememberer": {  # keeps L3 episodes, for the memory page
+        "model": {"provider": "scripted",
+                  "script": {"planner": [ONE_STEP], "worker": [LOOK, "The load is fine."]}},
+        "tools": {"allow": ["load_average"]},
+        "memory": {"episodic": True, "knowledge": False},
+    },
     "watcher": {
         "model": {"provider": "scripted",
                   "script": {"planner": [ONE_STEP], "worker": [LOOK, "Load nominal."]}},
@@ -72,6 +79,22 @@ SPECS: dict[str, dict[str, Any]] = {
         "autonomous": {"goal": "Watch the load", "interval_seconds": 1},
     },
 }
+STALL_SERVER = Path(__file__).parents[1] / "tools" / "mcp_servers" / "stall_server.py"
+
+
+def stalling_spec(state: Path) -> dict[str, Any]:
+    """An agent whose one write call hangs past its timeout: "did it happen?" follows."""
+    send = {"text": "Sending.", "tool_calls": [{"name": "s__stall", "args": {"tag": "console"}}]}
+    return {
+        "model": {"provider": "scripted",
+                  "script": {"planner": [ONE_STEP], "worker": [send, "Handled the message."]}},
+        "mcp_servers": [{"name": "s", "transport": "stdio", "command": "python",
+                         "args": [str(STALL_SERVER)], "env": {"MCP_TEST_STATE": str(state)},
+                         "scopes": {"stall": "write"}, "timeout_s": 3}],
+        "tools": {"allow": ["s.stall"]},
+    }
+
+
 ROLES = (("acme", "submitter"), ("acme", "approver"), ("acme", "admin"), ("globex", "admin"))
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking", "--disable-component-update",
@@ -152,7 +175,7 @@ async def console(console_db: tuple[str, Path]) -> AsyncIterator[ConsoleServer]:
     try:
         tokens = {f"{t}/{r}": await services.auth.create_token(t, r, f"{t}-{r}")
                   for t, r in ROLES}
-        for name, spec in SPECS.items():
+        for name, spec in {**SPECS, "stalling": stalling_spec(data_dir)}.items():
             await services.agents.apply("acme", {"name": name, "entropy": {"semantic": False},
                                                  "memory": NO_MEMORY, **spec})
         await services.agents.pause("acme", "watcher")  # a test resumes it

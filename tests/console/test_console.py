@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
     from conftest import ConsoleServer, Page
 
 pytestmark = pytest.mark.slow
-ACME_AGENTS = ("quick", "gated", "slowish", "watcher")
+ACME_AGENTS = ("quick", "gated", "slowish", "watcher", "stalling", "rememberer")
 
 
 def css(page: Page, selector: str) -> list:
@@ -147,6 +147,29 @@ async def test_a_submitter_reads_the_inbox_but_only_an_approver_answers(
         "reject", "not today", "acme-approver")
 
 
+async def test_an_unknown_outcome_is_answered_with_done(
+    console: ConsoleServer, page: Page, console_db
+) -> None:
+    task_id = await console.submit("stalling", "Send the message")
+    await console.task_state(task_id, "input-required")
+    page.sign_in(console.tokens["acme/approver"])
+    page.open("/console/approvals")
+    card = f"#req-{task_id}"
+    page.wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, card), "the question")
+    text = css(page, card)[0].text
+    assert "Did this call take effect?" in text and "s.stall" in text and "timeout" in text
+    buttons = [b.get_attribute("data-action") for b in css(page, f"{card} button")]
+    assert buttons == ["done", "retry", "skip"]
+    css(page, f"{card} input[name=comment]")[0].send_keys("went out as #9")
+    click(page, f"{card} button[data-action=done]")
+    page.wait_for(lambda d: d.find_elements(By.ID, "notice"), "the answer noted")
+    assert await console.task_state(task_id, "completed", "failed") == "completed"
+    assert (console_db[1] / "stall-console").read_text() == "1"  # ran once, never again
+    events = await console.services.tasks.events("acme", task_id)
+    [decided] = [e.data for e in events if e.type == "approval_decided"]
+    assert (decided["action"], decided["decided_by"]) == ("done", "acme-approver")
+
+
 async def test_forms_without_the_csrf_value_are_refused(console: ConsoleServer) -> None:
     client, csrf = await signed_in_client(console, "acme/admin")
     forged = await client.post("/console/agents/quick/pause", data={})
@@ -211,17 +234,40 @@ async def test_docs_render_offline(console: ConsoleServer, page: Page) -> None:
     page.screenshot("docs")
 
 
+async def test_memory_shows_episodes_ranked_by_score(console: ConsoleServer, page: Page,
+                                                     eventually) -> None:
+    task_id = await console.submit("rememberer", "Check the load and remember it")
+    await console.task_state(task_id, "completed", timeout=300)  # the embedder loads first
+    page.sign_in(console.tokens["acme/admin"])
+
+    def episodes() -> list:
+        page.open("/console/memory?agent=rememberer&q=load+average")
+        page.wait_for(lambda d: d.find_elements(By.ID, "l3"), "the memory page", timeout=300)
+        return css(page, "#l3 tr[data-episode]")
+
+    async def stored() -> list:
+        return episodes()  # episodes are written as the run ends
+
+    rows = await eventually(stored, timeout=120, what="an episode of rememberer")
+    score = rows[0].find_elements(By.CSS_SELECTOR, "td.num")[-2].text
+    assert 0 < float(score) <= 10, score
+    assert "L2 running summary" in page.text() and "L4 facts" in page.text()
+    page.screenshot("memory")
+    episode = rows[0].get_attribute("data-episode")
+    click(page, f"#l3 tr[data-episode='{episode}'] button")
+    notice = page.wait_for(lambda d: d.find_elements(By.ID, "notice"), "forgetting noted")
+    assert f"forgot episode {episode}" in notice[0].text
+    assert not css(page, f"#l3 tr[data-episode='{episode}']")
+
+
 async def test_the_other_pages_render_for_screenshots(console: ConsoleServer,
                                                        page: Page) -> None:
     page.sign_in(console.tokens["acme/admin"])
     for name, path, marker in (("tasks", "/console/tasks", "task-list"),
-                               ("alerts", "/console/alerts", "alert-list"),
-                               ("memory", "/console/memory?agent=quick", "l2")):
+                               ("alerts", "/console/alerts", "alert-list")):
         page.open(path)
-        page.wait_for(lambda d, m=marker: d.find_elements(By.ID, m), f"{path} rendered",
-                      timeout=300)
+        page.wait_for(lambda d, m=marker: d.find_elements(By.ID, m), f"{path} rendered")
         page.screenshot(name)
-    assert "L3 episodes" in page.text() and "L4 facts" in page.text()
 
 
 async def test_a_second_tenant_sees_none_of_the_first_tenant_s_data(
