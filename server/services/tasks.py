@@ -170,10 +170,10 @@ class TaskService:
             "input-required") else []
         if not pending:
             raise Conflict(f"task {task_id} is {task.state}, not waiting for an approval")
-        try:
+        try:  # an answer that does not fit the question (approve for "did it happen?")
             check_decision_fits(pending[0], decision)
         except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+            raise Conflict(f"task {task_id}: {exc}") from None
         async with self.pool.connection() as conn, conn.transaction():
             try:
                 task = await self.control.answered(
