@@ -17,7 +17,7 @@ from evals.trace import Trace
 from tools.policy import spec_tool_name
 
 NOT_RUN = "not_run"
-RAN = frozenset({"ok", "error", "replayed", "unknown_outcome"})
+RAN = frozenset({"ok", "error", "replayed", "unknown_outcome", "confirmed"})  # not skipped
 
 
 @dataclass(frozen=True)
