@@ -184,6 +184,29 @@ async def test_forms_without_the_csrf_value_are_refused(console: ConsoleServer) 
     assert unknown.status_code == 404 and "no fact" in unknown.text
 
 
+async def test_a_tenant_admin_flips_its_tenant_s_kill_switch_only(
+    console: ConsoleServer,
+) -> None:
+    client, csrf = await signed_in_client(console, "acme/admin")
+    switch = console.services.killswitch
+    glob = await client.post("/console/killswitch",
+                             data={"csrf": csrf, "on": "true", "scope": "installation"})
+    assert glob.status_code == 403 and "installation-admin" in glob.text
+    assert not (await switch.state()).on
+    try:
+        on = await client.post("/console/killswitch", data={"csrf": csrf, "on": "true"})
+        assert on.status_code == 303 and "kill switch is on" in on.headers["location"].replace(
+            "+", " ")
+        assert (await switch.tenant_state("acme")).on
+        assert not (await switch.tenant_state("globex")).on
+        page = await client.get("/console/agents")
+        assert "ON — nothing of this tenant runs" in page.text
+    finally:
+        off = await client.post("/console/killswitch", data={"csrf": csrf, "on": "false"})
+        assert off.status_code == 303
+    assert not (await switch.tenant_state("acme")).on
+
+
 async def test_resume_a_continuous_agent_read_the_away_summary_then_pause_it(
     console: ConsoleServer, page: Page, eventually
 ) -> None:
