@@ -73,7 +73,9 @@ async def deps_of(runtime: Runtime[Any]) -> AgentDeps:
 
 
 def builtin_registry(spec: AgentSpec, settings: Settings) -> ToolRegistry:
-    return build_builtin_registry(settings.data_dir, http_allow=spec.tools.http_allow)
+    return build_builtin_registry(
+        settings.data_dir, http_allow=spec.tools.http_allow, code_limits=spec.code
+    )
 
 
 def toolset_for(spec: AgentSpec, settings: Settings, *, continuous: bool = False) -> Toolset:

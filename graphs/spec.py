@@ -20,6 +20,7 @@ from stack.errors import ConfigError
 from stack.yaml_files import load_yaml_file
 from tools.mcp.config import McpServerConfig
 from tools.policy import ToolPolicyConfig
+from tools.sandbox import SandboxLimits
 
 Provider = Literal["auto", "scripted", "openai"]
 
@@ -167,6 +168,7 @@ class AgentSpec(BaseModel):
     entropy: EntropyConfig = Field(default_factory=EntropyConfig)
     critic: CriticConfig = Field(default_factory=CriticConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    code: SandboxLimits = Field(default_factory=SandboxLimits)  # run_python / run_shell limits
     autonomous: Autonomous | None = None
 
     @field_validator("mcp_servers")

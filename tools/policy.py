@@ -140,6 +140,8 @@ class ToolPolicyConfig(BaseModel):
         if not continuous:
             return decision
         tighter = _match(spec, self.continuous.policies, self.continuous.scopes, "continuous.")
+        if tighter is None and spec.continuous_policy is not None:
+            tighter = PolicyDecision(policy=spec.continuous_policy, source="continuous.default")
         return stricter(decision, tighter) if tighter else decision
 
 

@@ -29,6 +29,8 @@ class ToolSpec(BaseModel):
     description: str = Field(min_length=1)
     scope: Scope
     policy: Policy = "allow"
+    # The tool's own default in continuous mode, when no continuous rule names it or its scope.
+    continuous_policy: Policy | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
     max_output_chars: int = Field(default=8_000, ge=64)

@@ -29,6 +29,7 @@ from tools.arguments import args_hash
 from tools.execution import execute_tool_call
 from tools.outcome import ToolOutcome
 from tools.policy import spec_tool_name
+from tools.sandbox_task import task_scope
 
 REJECTED = "wakeful_rejected"  # marks a ToolMessage answering a call the operator rejected
 
@@ -88,13 +89,14 @@ async def _execute(run: NodeRun, call: dict[str, Any]) -> tuple[ToolOutcome, lis
         and entry.decision.policy != "deny"
         and entry.registered.spec.has_side_effects
     )
-    if journaled:
-        assert entry is not None
-        return await settle_call(run, call, scope=entry.registered.spec.scope)
-    outcome = await execute_tool_call(
-        call, deps.toolset, task_id=deps.task_id, ledger=deps.ledger, approved=True
-    )
-    return outcome, []
+    with task_scope(deps.task_id):  # sandboxed code tools work in this task's scratch dir
+        if journaled:
+            assert entry is not None
+            return await settle_call(run, call, scope=entry.registered.spec.scope)
+        outcome = await execute_tool_call(
+            call, deps.toolset, task_id=deps.task_id, ledger=deps.ledger, approved=True
+        )
+        return outcome, []
 
 
 def _note_signals(loop: dict[str, Any], name: str, digest: str, message: ToolMessage) -> None:
