@@ -258,7 +258,7 @@ async def load(url: str, args: argparse.Namespace, templates: tuple[str, str]) -
         await conn.execute("SELECT wakeful_recount_metrics()")
         for table in ("tasks", "events", "tool_ledger", "alerts", "agents", "metric_totals",
                       "procrastinate_jobs", "procrastinate_events", "checkpoints",
-                      "checkpoint_blobs", "checkpoint_writes"):
+                      "checkpoint_blobs", "checkpoint_writes", "a2a_messages"):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
         progress(f"recount + VACUUM ANALYZE in {time.perf_counter() - started:.0f} s")
     return sample
@@ -305,8 +305,8 @@ async def load_checkpoints(
 
 async def load_around(conn: psycopg.AsyncConnection[Any]) -> None:
     """Ledger rows (settled ones for 1 in 10 ended tasks, open ones for tasks waiting for a
-    person), alerts (mostly resolved), and a run job per unfinished task plus a week of
-    finished ones."""
+    person), alerts (mostly resolved), A2A messages, and a run job per unfinished task plus
+    a week of finished ones."""
     await conn.execute(
         "INSERT INTO tool_ledger (task_id, tool_call_id, tool, args_hash, status, result, "
         " started_at, completed_at) "
@@ -328,6 +328,9 @@ async def load_around(conn: psycopg.AsyncConnection[Any]) -> None:
         "      ELSE 'succeeded' END::procrastinate_job_status, 0 "
         "FROM tasks WHERE state IN ('submitted', 'working') "
         " OR created_at > now() - interval '7 days'")
+    await conn.execute(  # the A2A message that created each task (as if all came by A2A)
+        "INSERT INTO a2a_messages (task_id, message_id, created_at) "
+        "SELECT id, 'msg-' || id, created_at FROM tasks")
     await conn.execute(
         "INSERT INTO procrastinate_events (job_id, type, at) "
         "SELECT id, 'deferred', now() - interval '1 minute' FROM procrastinate_jobs")

@@ -156,6 +156,14 @@ def queries_under_test() -> list[Case]:
         Case("alerts.hung_iterations", "server/runtime/alerts.sql", "hung_iterations",
              lambda s, r: {}, ()),
         Case("alerts.agent_of_task", "server/runtime/alerts.sql", "agent_of_task", _agent),
+        Case("auth.principal", "server/services/auth.sql", "principal",
+             lambda s, r: {"sha256": f"{r.getrandbits(256):064x}"},
+             ("api_tokens_token_sha256_key",)),
+        Case("worker.ledger_find_unknown", "tools/ledger.sql", "find_unknown",
+             lambda s, r: {"task_id": s.task(r)[0], "tool": "write_report", "args_hash": "h",
+                           "tool_call_id": "call-2"}, ("tool_ledger_unresolved",)),
+        Case("a2a.goal_message_ids", "server/a2a/history.sql", "goal_message_ids",
+             lambda s, r: {"ids": [s.task(r)[0] for _ in range(50)]}, ("a2a_messages_pkey",)),
     ]
     for name in load_queries(REPO / METRICS_SQL):
         cases.append(Case(f"metrics.{name}", METRICS_SQL, name,
