@@ -51,11 +51,10 @@ import httpx
 sys.path.append(str(Path(__file__).resolve().parent))  # the chaos_* helpers beside us
 
 from chaos_answers import answer_all
-from chaos_cluster import REPO, Cluster, Database, Member, Queries, log
+from chaos_cluster import Cluster, Database, Member, Queries, log
 from chaos_report import SETTLED, account, targets
+from chaos_tasks import TOOL, Demand, Submitter, agent_spec
 
-EFFECTS_SERVER = REPO / "tests" / "support" / "effects_mcp_server.py"
-TOOL = "fx__record_effect"  # the model's name of fx.record_effect
 FLUSH_NODES = ("planner", "worker", "tools", "critic")
 # planned kill kinds and their weights; what a kill hit is recorded as it happened
 PLAN_WEIGHTS = {"mid_model": 26, "mid_tool": 26, "startup": 12, "flush_checkpoint": 14,
@@ -69,118 +68,10 @@ GROUP BY t.id
 """
 
 
-def agent_spec(ref: str, rng: random.Random, effects_log: Path) -> dict[str, Any]:
-    def latency() -> float:
-        return round(rng.uniform(0.5, 2.0), 2)
-
-    def effect(step: int) -> dict[str, Any]:
-        return {"text": f"Recording effect {step}.", "latency_seconds": latency(),
-                "tool_calls": [{"name": TOOL, "args": {"ref": ref, "step": step}}]}
-
-    plan = {"steps": [{"id": "fx", "description": "Record effects 1 and 2"}]}
-    return {
-        "name": f"chaos-{ref}",
-        "model": {"provider": "scripted", "script": {
-            "planner": [{"structured": plan, "latency_seconds": latency()}],
-            "worker": [effect(1), effect(2),
-                       {"text": "Both effects recorded.", "latency_seconds": latency()}],
-        }},
-        "mcp_servers": [{
-            "name": "fx", "transport": "stdio", "command": sys.executable,
-            "args": [str(EFFECTS_SERVER)],
-            "env": {"EFFECTS_LOG": str(effects_log), "EFFECTS_SLEEP": "0.8,0.4"},
-            "scopes": {"record_effect": "write"}, "timeout_s": 60, "connect_timeout_s": 60,
-        }],
-        "tools": {"allow": ["fx.record_effect"], "policies": {"fx.record_effect": "allow"}},
-        "entropy": {"semantic": False},
-        "memory": {"episodic": False, "knowledge": False},
-    }
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class Submitter(threading.Thread):
-    """Applies each task's agent and submits its task over REST, as fast as the kills
-    allow (`allowed()`), riding out serve's deaths. A POST whose reply is lost is looked up
-    in the database (one agent, one task) before it is sent again."""
-
-    def __init__(self, chaos: Chaos) -> None:
-        super().__init__(name="chaos-submitter", daemon=True)
-        self.chaos = chaos
-        self.submitted: dict[str, str | None] = {}
-        self.error: BaseException | None = None
-        self.q = Queries(chaos.db.url)
-
-    def run(self) -> None:
-        try:
-            with httpx.Client(base_url=self.chaos.base_url, timeout=30) as client:
-                while self.wanted():
-                    self.submit(client, f"{len(self.submitted):04d}")
-        except BaseException as exc:  # reported by the main thread
-            self.error = exc
-
-    def wanted(self) -> bool:
-        """Wait until another task is wanted: while the kills go on, whenever fewer tasks
-        are open than there are run slots (so every kill lands on work; --tasks is then a
-        minimum); after them, until --tasks are in. False: none is."""
-        while True:
-            if len(self.submitted) < self.chaos.args.tasks and self.chaos.kills_over.is_set():
-                return True
-            if self.chaos.kills_over.is_set():
-                return False
-            open_tasks = self.q.rows(
-                "SELECT count(*) AS n FROM tasks WHERE state IN ('submitted', 'working')"
-            )[0]["n"]
-            if open_tasks < self.chaos.slots + 2:
-                return True
-            time.sleep(0.3)
-
-    def submit(self, client: httpx.Client, ref: str) -> None:
-        spec = agent_spec(ref, self.chaos.rng_for(ref), self.chaos.effects_log)
-        self.call(client, "PUT", f"/agents/{spec['name']}", spec)
-        self.submitted[ref] = None
-        while True:
-            found = self.q.rows("SELECT id FROM tasks WHERE agent = %s", (spec["name"],))
-            if found:
-                self.submitted[ref] = found[0]["id"]
-                return
-            reply = self.call(client, "POST", "/tasks",
-                              {"goal": f"Record the effects of job {ref}", "agent": spec["name"]},
-                              headers={"Idempotency-Key": f"chaos-{ref}"}, once=True)
-            if reply is not None:
-                self.submitted[ref] = reply["id"]
-                return
-
-    def call(self, client: httpx.Client, method: str, path: str, body: dict[str, Any], *,
-             headers: dict[str, str] | None = None, once: bool = False) -> Any:
-        """The reply's JSON; with `once`, None when the request may have been sent but no
-        reply came (the caller checks before sending it again)."""
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            auth = {"Authorization": f"Bearer {self.chaos.token()}", **(headers or {})}
-            try:
-                reply = client.request(method, path, json=body, headers=auth)
-            except httpx.ConnectError:
-                time.sleep(0.3)  # serve is down: nothing was sent
-                continue
-            except httpx.TransportError:
-                if once:
-                    return None
-                time.sleep(0.3)
-                continue
-            if reply.status_code in (502, 503, 500) or reply.status_code == 401:
-                # 401: serve restarted before writing the token we read; 5xx: an outage
-                time.sleep(0.5)
-                if once and reply.status_code >= 500:
-                    return None
-                continue
-            reply.raise_for_status()
-            return reply.json()
-        raise TimeoutError(f"{method} {path}: no answer from serve within 600 s")
 
 
 class Chaos:
@@ -201,7 +92,11 @@ class Chaos:
         self.cluster = Cluster(db.url, data_dir, port=self.port, workers=args.workers,
                                concurrency=args.concurrency, on_exit=self.exited)
         self.kills_over = threading.Event()
-        self.submitter = Submitter(self)
+        demand = Demand(args.tasks, self.slots + 2, self.kills_over)
+        self.submitter = Submitter(
+            db.url, self.base_url, demand, token=self.token,
+            spec_for=lambda ref: agent_spec(ref, self.rng_for(ref), self.effects_log),
+        )
 
     # -- bookkeeping -------------------------------------------------------------------------
 
