@@ -85,6 +85,19 @@ async def test_a_task_s_events_arrive_live(console: ConsoleServer, page: Page) -
     page.screenshot("task")
 
 
+async def test_cancel_from_the_task_page(console: ConsoleServer, page: Page) -> None:
+    page.sign_in(console.tokens["acme/submitter"])
+    task_id = await console.submit("slowish", "Check the load, then be canceled")
+    page.open(f"/console/tasks/{task_id}")
+    click(page, "#cancel")
+    notice = page.wait_for(lambda d: d.find_elements(By.ID, "notice"), "cancel noted")
+    assert "Cancel requested" in notice[0].text
+    assert await console.task_state(task_id, "canceled") == "canceled"
+    page.wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, "#task-head .state-canceled"),
+                  "the page showing canceled", timeout=60)
+    assert not css(page, "#cancel")
+
+
 async def test_approving_a_waiting_call_finishes_the_task(
     console: ConsoleServer, page: Page
 ) -> None:
