@@ -1,4 +1,5 @@
-"""`wakeful db stats|prune`: what the database holds, and retention applied by hand.
+"""`wakeful db stats|prune|migrate`: what the database holds, retention applied by hand, and
+the schema applied before a deploy starts its processes.
 
 `stats` shows each table's size on disk and rows, tasks by state, the oldest ended task
 and how many ended tasks still carry their checkpoint history. `prune` runs the retention
@@ -80,3 +81,20 @@ def prune_command(
     for step, counts in report.removed.items():
         listed = ", ".join(f"{name.replace('_', ' ')} {n:,}" for name, n in counts.items())
         console.print(f"  {step}: {listed}")
+
+
+@app.command("migrate")
+@handle_errors
+def migrate_command() -> None:
+    """Apply the schema migrations and the queue's schema, then exit (a deploy's first step;
+    every process also applies them on start, under a lock)."""
+    from server.runtime.queue import ensure_queue_schema
+
+    config = settings()
+
+    async def main() -> bool:
+        async with open_engine(config) as engine:  # opening applies the migrations
+            return await ensure_queue_schema(engine.url)
+
+    queue_applied = run_async(main())
+    console.print("schema up to date" + (" (queue schema applied)" if queue_applied else ""))

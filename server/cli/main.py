@@ -31,6 +31,8 @@ COMMANDS: dict[str, Entry] = {
                    "activity view."),
     "worker": Entry("server.cli.worker", "worker",
                     "Run tasks from the queue until stopped (Ctrl-C / SIGTERM)."),
+    "scheduler": Entry("server.cli.scheduler", "scheduler", "Schedule continuous agents and "
+                       "run maintenance; runs no tasks (Ctrl-C / SIGTERM)."),
     "task": Entry("server.cli.task", "app", "Send tasks, follow them, answer their approvals."),
     "agent": Entry("server.cli.agent", "app", "Apply agent specs and run continuous agents."),
     "killswitch": Entry("server.cli.killswitch", "app", "The global kill switch."),

@@ -229,6 +229,7 @@ class ServeOptions:
     view: bool | None
     print_report: bool
     shutdown_grace_seconds: float
+    worker: bool = True
 
 
 @handle_errors
@@ -262,6 +263,11 @@ def serve(
         float, typer.Option(min=0, help="on stop, how long running tasks may finish before "
                             "they are left to resume from their last step on the next start")
     ] = 1.0,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="also run tasks and schedule continuous "
+                           "agents here (--no-worker: the HTTP API only, for `wakeful worker` and "
+                           "`wakeful scheduler` processes elsewhere)")
+    ] = True,
 ) -> None:
     """Serve the API, run tasks and schedule continuous agents, with a live activity view."""
     if iterations is not None and not agent:
@@ -270,7 +276,7 @@ def serve(
     config = settings()
     sock = listen(host, port)  # before the stack starts: a taken port fails at once
     options = ServeOptions(concurrency, iterations, approve, view, print_report,
-                           shutdown_grace_seconds)
+                           shutdown_grace_seconds, worker)
     exit_now(run_async(_main(config, specs, sock, options)))
 
 
@@ -306,9 +312,10 @@ async def _serve(
     server, serving = await _start_api(services, sock)
     worker = asyncio.create_task(Worker(services, WorkerOptions(
         concurrency=options.concurrency, shutdown_grace_seconds=options.shutdown_grace_seconds,
-    )).run(stop))
+    )).run(stop) if options.worker else services.database.run(stop))
     host, port = sock.getsockname()[:2]
-    _banner(f"http://{host}:{port}", token_file, options.concurrency, applied)
+    _banner(f"http://{host}:{port}", token_file, options.concurrency if options.worker else 0,
+            applied)
     show = console.is_terminal if options.view is None else options.view
     activity = Activity(services, applied, since=since, approve=options.approve,
                         iterations=options.iterations, show=show)
@@ -374,7 +381,8 @@ def _banner(url: str, token_file: Path, concurrency: int, agents: list[AgentRow]
                   f"{url}/.well-known/agent-card.json)")
     console.print(f"token      {token_file}   (admin of tenant {LOCAL_TENANT}: "
                   f"curl -H \"Authorization: Bearer $(cat {token_file})\" {url}/tasks)")
-    console.print(f"workers    {concurrency} task(s) at a time")
+    console.print(f"workers    {concurrency} task(s) at a time" if concurrency else
+                  "workers    none here (--no-worker: tasks run in `wakeful worker` processes)")
     for agent in agents:
         console.print(f"agent      {agent.name}, every {agent.interval_seconds:g}s (continuous) · "
                       f"model {models_label(agent)}")

@@ -21,6 +21,7 @@ import typer
 from server.cli.common import err_console, handle_errors, run_async, settings
 from server.runtime.worker import Worker, WorkerOptions, default_name
 from server.services import open_services
+from stack.settings import Settings
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:
@@ -70,19 +71,25 @@ def worker(
         name=name or default_name(),
     )
 
+    doing = f"{concurrency} at a time" + (", scheduling continuous agents" if scheduler else "")
+    run_worker_process(config, options, stalled_check_seconds, "worker", doing)
+
+
+def run_worker_process(
+    config: Settings, options: WorkerOptions, stalled_check_seconds: int, role: str, doing: str
+) -> NoReturn:
+    """Open the services, run a Worker with `options` until SIGINT/SIGTERM, exit."""
+
     async def main() -> None:
         services = await open_services(config, stalled_check_seconds=stalled_check_seconds)
         try:
             stop = asyncio.Event()
             install_stop_handlers(stop)
-            err_console.print(
-                f"worker {options.name}: {concurrency} at a time"
-                + (", scheduling continuous agents" if scheduler else "")
-            )
+            err_console.print(f"{role} {options.name}: {doing}")
             await Worker(services, options).run(stop)
         finally:
             await services.close()
-        err_console.print(f"worker {options.name}: stopped")
+        err_console.print(f"{role} {options.name}: stopped")
 
     run_async(main())
     exit_now(0)

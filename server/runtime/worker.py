@@ -57,6 +57,7 @@ class WorkerOptions:
     shutdown_grace_seconds: float = 5.0
     poll_seconds: float = 1.0  # new jobs come by notification; retries and delays by polling
     scheduler: bool = True
+    tasks: bool = True  # False: maintenance (and scheduler) only
     name: str = field(default_factory=default_name)
 
 
@@ -78,12 +79,13 @@ class Worker:
         answers; one that keeps failing while it answers is raised (RuntimeFailed)."""
         watch = self.services.database
         parts = [
-            asyncio.create_task(self._keep("task worker", stop, lambda: self._queue_worker(
-                RUN_QUEUE, self.options.concurrency, "never"))),
             asyncio.create_task(self._keep("maintenance worker", stop, lambda: self._queue_worker(
                 MAINTENANCE_QUEUE, MAINTENANCE_CONCURRENCY, "successful"))),
             asyncio.create_task(watch.run(stop)),
         ]
+        if self.options.tasks:
+            parts.append(asyncio.create_task(self._keep("task worker", stop, lambda: (
+                self._queue_worker(RUN_QUEUE, self.options.concurrency, "never")))))
         if self.scheduler is not None:
             scheduler = self.scheduler
             parts.append(asyncio.create_task(
