@@ -22,7 +22,7 @@ from evals.evaluators import EvalContext, Score
 from evals.export import export_trace
 from evals.report import Report
 from evals.trace import TRACE_SUFFIX, Trace, trace_files
-from graphs.approval import ApprovalDecision
+from graphs.approval import ApprovalDecision, request_kind
 from graphs.engine import Engine
 from graphs.runner import TaskRunner
 from graphs.script import ROLES
@@ -91,10 +91,12 @@ async def run_scenario(
         if not result.waiting:
             break
         decision = next(decisions, None)
-        if decision is None:
-            notes.append("the run asked for more approvals than the scenario scripts; rejected")
+        if decision is None:  # the safe answer of each kind: nothing runs
+            unknown = bool(result.interrupts) and request_kind(result.interrupts[0]) != "approval"
+            action = "skip" if unknown else "reject"
+            notes.append(f"the run asked for more decisions than the scenario scripts; {action}")
             decision = ApprovalDecision(
-                action="reject", comment="no decision scripted", decided_by=EVAL_DECIDER
+                action=action, comment="no decision scripted", decided_by=EVAL_DECIDER
             )
         result = await runner.run(task.id, decision=decision)
     else:

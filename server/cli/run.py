@@ -109,6 +109,7 @@ async def drive(
         agent=task.agent,
         models=models,
         budgets=Budgets.model_validate(task.budgets),
+        usage=task.usage,  # a resumed task's clock goes on from where it was
     )
     decision: ApprovalDecision | None = None
     while True:

@@ -247,12 +247,19 @@ def approve(
     task_id: TaskIdArgument,
     reject: Annotated[bool, typer.Option("--reject", help="refuse the tool call")] = False,
     edit: Annotated[str | None, typer.Option(help="run it with these arguments (JSON)")] = None,
+    done: Annotated[bool, typer.Option(
+        "--done", help="did this happen? yes: it took effect (--comment: its result)")] = False,
+    retry: Annotated[bool, typer.Option("--retry", help="did this happen? run it again")] = False,
+    skip: Annotated[bool, typer.Option("--skip", help="did this happen? no, do not do it")] = False,
     comment: Annotated[str | None, typer.Option(help="a note for the agent")] = None,
     tenant: TenantOption = DEFAULT_TENANT,
 ) -> None:
-    """Answer a task's pending approval (approve, --reject or --edit); the run resumes."""
-    if reject and edit is not None:
-        raise ConfigError("--reject and --edit exclude each other")
+    """Answer a task's pending request: an approval (approve, --reject or --edit) or a "did
+    this happen?" question (--done, --retry or --skip); the run resumes."""
+    chosen = [flag for flag, on in (("--reject", reject), ("--edit", edit is not None),
+                                   ("--done", done), ("--retry", retry), ("--skip", skip)) if on]
+    if len(chosen) > 1:
+        raise ConfigError(f"{' and '.join(chosen)} exclude each other: give one answer")
     args: dict[str, Any] | None = None
     if edit is not None:
         try:
@@ -261,7 +268,7 @@ def approve(
             raise ConfigError(f"--edit is not JSON: {exc}") from None
         if not isinstance(args, dict):
             raise ConfigError("--edit must be a JSON object of arguments")
-    action = "reject" if reject else "edit" if args is not None else "approve"
+    action = chosen[0].removeprefix("--") if chosen else "approve"
     decision = ApprovalDecision(action=action, args=args, comment=comment, decided_by="cli")
     config = settings()
 
