@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from wakeful_testing import make_spec, wait_for_event
 
 from graphs.runner import TaskRunner
