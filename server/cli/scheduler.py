@@ -3,8 +3,8 @@
 
 The scheduler role of a split deployment: `wakeful serve --no-worker` for the API, any
 number of `wakeful worker --no-scheduler` for task runs, and one or more of this. Several
-schedulers on one Postgres are safe (an agent's next iteration is claimed in one
-transaction), one is enough.
+schedulers on one Postgres are safe (starting an iteration is one conditional update of the
+agent row), one is enough.
 
     python -m server.cli.scheduler          # the same without the `wakeful` entry point
 """
