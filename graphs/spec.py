@@ -19,6 +19,7 @@ from graphs.script import ROLES, Script, load_script_file, parse_script
 from stack.errors import ConfigError
 from stack.yaml_files import load_yaml_file
 from tools.mcp.config import McpServerConfig
+from tools.pii import PiiConfig
 from tools.policy import ToolPolicyConfig
 from tools.sandbox import SandboxLimits
 
@@ -169,6 +170,7 @@ class AgentSpec(BaseModel):
     critic: CriticConfig = Field(default_factory=CriticConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     code: SandboxLimits = Field(default_factory=SandboxLimits)  # run_python / run_shell limits
+    pii: PiiConfig = Field(default_factory=PiiConfig)  # mask personal data in tool output
     autonomous: Autonomous | None = None
 
     @field_validator("mcp_servers")

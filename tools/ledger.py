@@ -82,6 +82,10 @@ class ToolLedger:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        return self._pool
+
     async def begin(
         self, task_id: str, tool_call_id: str, *, tool: str, args_hash: str
     ) -> LedgerEntry | None:

@@ -25,6 +25,7 @@ from graphs.budgets import exhausted_before_tool_call
 from graphs.entropy import remember
 from graphs.events import TOOL_CALL
 from graphs.outcome_decisions import settle_call
+from graphs.pii_masking import ToolMasking
 from tools.arguments import args_hash
 from tools.execution import execute_tool_call
 from tools.outcome import ToolOutcome
@@ -99,6 +100,20 @@ async def _execute(run: NodeRun, call: dict[str, Any]) -> tuple[ToolOutcome, lis
         return outcome, []
 
 
+async def _run_call(
+    run: NodeRun, call: dict[str, Any], masking: ToolMasking | None, pii: dict[str, Any]
+) -> tuple[ToolOutcome, ToolMessage, list[str]]:
+    """Run one call with PII restored in its arguments and masked in its output (counts
+    into `pii`)."""
+    if masking is not None:
+        call, pii["restored"] = await masking.restore(call)
+    outcome, answers = await _execute(run, call)
+    message = outcome.to_message()
+    if masking is not None:
+        message, pii["masked"] = await masking.mask(message)
+    return outcome, message, answers
+
+
 def _note_signals(loop: dict[str, Any], name: str, digest: str, message: ToolMessage) -> None:
     """The entropy monitor's structural signals: repeated calls and repeated errors."""
     signature = f"{name}#{digest}"
@@ -116,6 +131,7 @@ async def tools(run: NodeRun) -> Command:
     approvals = _approvals(run, ai)
     usage = run.usage()
     loop = dict(state["loop"])
+    masking = ToolMasking.for_run(deps)
     messages: list[ToolMessage] = []
     for call in ai.tool_calls:
         if budget := exhausted_before_tool_call(usage, deps.budgets, run.elapsed()):
@@ -123,14 +139,14 @@ async def tools(run: NodeRun) -> Command:
         usage["tool_calls"] += 1
         approval = approvals.get(call["id"])
         answers: list[str] = []
+        pii: dict[str, Any] = {}
         if approval is not None and approval.action == "reject":
             message = _rejection(call, approval)
             status, digest, duration, attempts = "rejected", args_hash(call["args"]), 0, 0
         else:
             if approval is not None and approval.action == "edit":
                 call = {**call, "args": approval.args or {}}
-            outcome, answers = await _execute(run, call)
-            message = outcome.to_message()
+            outcome, message, answers = await _run_call(run, call, masking, pii)
             status, digest = outcome.status, outcome.args_hash
             duration, attempts = outcome.duration_ms, outcome.attempts
         messages.append(message)
@@ -147,9 +163,11 @@ async def tools(run: NodeRun) -> Command:
                 "step": state["current_step"],
                 "approval": approval.action if approval else None,
                 "outcome_decisions": answers,
+                **({"pii": pii} if masking is not None else {}),
             },
             key=f"tool:{call['id']}",
         )
     return Command(
-        goto="entropy_monitor", update={"messages": messages, "usage": usage, "loop": loop}
+        goto="entropy_monitor",
+        update={"messages": messages, "usage": usage, "loop": loop},
     )
