@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import select
 import subprocess
 import threading
 import time
@@ -183,6 +184,23 @@ def sized_for(settings: Settings, concurrency: int) -> Settings:
     return settings.model_copy(update={"db_pool_size": pool_size_for(concurrency)})
 
 
+async def check_if_closed(conn: psycopg.AsyncConnection) -> None:
+    """The pool's check on taking a connection, without a round trip when it is healthy.
+
+    A connection the server closed (restart, terminated backend) has its socket readable:
+    the server's last message and EOF wait there. Only then is the real check run (an
+    empty query), which raises so the pool replaces the connection. An idle pooled
+    connection otherwise has nothing to read, and a query per checkout (the stock check)
+    was nearly half of a durable agent task's round trips (benchmarks/graph_profile.py).
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        await AsyncConnectionPool.check_connection(conn)
+
+
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
     """An open pool configured as langgraph-checkpoint-postgres requires."""
     pool: AsyncConnectionPool = AsyncConnectionPool(
@@ -192,7 +210,7 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Async
         open=False,
         # A connection broken by a database restart is replaced when it is taken, rather
         # than failing its next query.
-        check=AsyncConnectionPool.check_connection,
+        check=check_if_closed,
         # Every statement is prepared (the checkpointer's requirement); force_custom_plan
         # plans each execution for its values, so `(%(state)s IS NULL OR state = ...)` and
         # `id LIKE 'ab%'` keep their indexes instead of falling to a generic plan that
