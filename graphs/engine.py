@@ -8,13 +8,13 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg_pool import AsyncConnectionPool
 
 from graphs.agent_memory import MemoryStores
 from graphs.graph import build_graph
+from graphs.lean_saver import LeanPostgresSaver
 from stack.errors import ServiceUnavailable
 from stack.leases import LeaseKeeper
 from stack.lifecycle import TaskLifecycle
@@ -32,7 +32,7 @@ class Engine:
     settings: Settings
     url: str
     pool: AsyncConnectionPool
-    checkpointer: AsyncPostgresSaver
+    checkpointer: LeanPostgresSaver
     records: TaskRecords
     lifecycle: TaskLifecycle
     leases: LeaseKeeper
@@ -47,7 +47,7 @@ class Engine:
         url = url or ensure_postgres(settings)
         await apply_migrations(url)
         pool = await open_pool(url, max_size=settings.db_pool_size or 10)
-        checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        checkpointer = LeanPostgresSaver(pool)  # type: ignore[arg-type]
         await checkpointer.setup()
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
         await store.setup()
