@@ -36,10 +36,13 @@ test: lint
 	$(BIN)/pytest
 
 # -P: benchmarks/memory.py must not shadow the memory package.
+# Each prints JSON (with its history of levers); sized to finish within 15 minutes together.
 bench: $(STAMP)
-	$(BIN)/python -P benchmarks/graph_overhead.py
+	$(BIN)/python -P benchmarks/graph_overhead.py --tasks 5
+	$(BIN)/python -P benchmarks/react_peer.py --tasks 5
+	$(BIN)/python -P benchmarks/graph_profile.py --tasks 3 --top 25
 	$(BIN)/python -P benchmarks/memory.py
-	$(BIN)/python -P benchmarks/server.py
+	$(BIN)/python -P benchmarks/server.py --tasks 20 --rounds 2
 
 studio: PORT ?= 2024
 studio: $(STAMP)
