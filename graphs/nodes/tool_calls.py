@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Command, interrupt
 
 from graphs.approval import (
@@ -26,8 +26,10 @@ from graphs.entropy import remember
 from graphs.events import TOOL_CALL
 from graphs.outcome_decisions import settle_call
 from graphs.pii_masking import ToolMasking
+from graphs.tool_content import with_images
 from tools.arguments import args_hash
 from tools.execution import execute_tool_call
+from tools.mcp.content import collect_images
 from tools.outcome import ToolOutcome
 from tools.policy import spec_tool_name
 from tools.sandbox_task import task_scope
@@ -102,16 +104,17 @@ async def _execute(run: NodeRun, call: dict[str, Any]) -> tuple[ToolOutcome, lis
 
 async def _run_call(
     run: NodeRun, call: dict[str, Any], masking: ToolMasking | None, pii: dict[str, Any]
-) -> tuple[ToolOutcome, ToolMessage, list[str]]:
+) -> tuple[ToolOutcome, ToolMessage, HumanMessage | None, list[str]]:
     """Run one call with PII restored in its arguments and masked in its output (counts
-    into `pii`)."""
+    into `pii`); images it returned come as a message of their own for the model."""
     if masking is not None:
         call, pii["restored"] = await masking.restore(call)
-    outcome, answers = await _execute(run, call)
-    message = outcome.to_message()
+    with collect_images() as images:
+        outcome, answers = await _execute(run, call)
+    message, shown = with_images(outcome.to_message(), images, run.deps.models["worker"].model)
     if masking is not None:
         message, pii["masked"] = await masking.mask(message)
-    return outcome, message, answers
+    return outcome, message, shown, answers
 
 
 def _note_signals(loop: dict[str, Any], name: str, digest: str, message: ToolMessage) -> None:
@@ -133,6 +136,7 @@ async def tools(run: NodeRun) -> Command:
     loop = dict(state["loop"])
     masking = ToolMasking.for_run(deps)
     messages: list[ToolMessage] = []
+    image_messages: list[HumanMessage] = []  # after every tool message of this turn
     for call in ai.tool_calls:
         if budget := exhausted_before_tool_call(usage, deps.budgets, run.elapsed()):
             raise BudgetExhausted(budget, usage)
@@ -146,7 +150,8 @@ async def tools(run: NodeRun) -> Command:
         else:
             if approval is not None and approval.action == "edit":
                 call = {**call, "args": approval.args or {}}
-            outcome, message, answers = await _run_call(run, call, masking, pii)
+            outcome, message, shown, answers = await _run_call(run, call, masking, pii)
+            image_messages += [shown] if shown is not None else []
             status, digest = outcome.status, outcome.args_hash
             duration, attempts = outcome.duration_ms, outcome.attempts
         messages.append(message)
@@ -169,5 +174,5 @@ async def tools(run: NodeRun) -> Command:
         )
     return Command(
         goto="entropy_monitor",
-        update={"messages": messages, "usage": usage, "loop": loop},
+        update={"messages": [*messages, *image_messages], "usage": usage, "loop": loop},
     )

@@ -41,10 +41,10 @@ async def test_a_server_crash_mid_call_is_unknown_and_a_restarted_server_is_reco
         http_server.start()  # an operator (or a supervisor) brings it back
         back = await call(toolset, "web__echo", {"text": "back"})
 
-    # The HTTP transport does not notice a server dying mid-call: the timeout ends it, and
-    # whether the (external) call took effect is unknown.
+    # The broken stream is noticed at once (tools/mcp/http_watch.py), and whether the
+    # (external) call took effect is unknown.
     assert crashed.status == "unknown_outcome" and crashed.attempts == 1
-    assert crashed.unknown_reason == "timeout" and "timed out" in crashed.content
+    assert crashed.unknown_reason == "connection_lost" and "lost" in crashed.content
     assert counter("crash-calls") == 1
     assert down.status == "error" and down.attempts == 3  # read: retried, all refused
     assert "could not start or reach MCP server 'web'" in down.content

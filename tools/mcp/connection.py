@@ -9,7 +9,8 @@ requests through it. What goes wrong, and what the caller sees:
 - the session had died before a request could be sent (a crashed stdio server), or an
   HTTP server answers that it does not know the session (it was restarted): the request is
   sent again on a new session, once, without the caller noticing;
-- the connection breaks while a call is in flight (the server crashed mid-call):
+- the connection breaks while a call is in flight (the server crashed mid-call; over HTTP
+  a broken response stream is noticed at once, tools/mcp/http_watch.py):
   `McpConnectionLost` (a ConnectionError: retried for read tools only, since the call may
   have taken effect; a CallOutcomeUnknown, so a write's outcome is recorded unknown);
 - a call is cancelled, e.g. by the caller's timeout (a hung server): the error is the
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
+from langchain_mcp_adapters.sessions import create_session
 from mcp import ClientSession
 from mcp.shared.exceptions import McpError
 from mcp.types import CONNECTION_CLOSED, CallToolResult
@@ -38,6 +40,7 @@ from mcp.types import Tool as MCPTool
 
 from stack.startup import starting
 from tools.mcp.config import McpServerConfig
+from tools.mcp.http_watch import watched_client_factory
 from tools.mcp.pinning import tool_digest
 from tools.mcp.server_stderr import open_session
 from tools.retry import CallOutcomeUnknown, RetryableToolError
@@ -175,8 +178,14 @@ class McpConnection:
     async def _hold(
         self, ready: asyncio.Future[ClientSession], stop: asyncio.Event, dead: asyncio.Event
     ) -> None:
+        def broken(exc: BaseException) -> None:  # the stream broke: the server is gone
+            if not stop.is_set() and not dead.is_set():
+                self._last_error = _describe(exc)
+                log.warning("MCP server %s connection broke: %s", self.name, self._last_error)
+                dead.set()
+
         try:
-            async with open_session(self.config) as session:
+            async with self._session(broken) as session:
                 await session.initialize()
                 ready.set_result(session)
                 await stop.wait()
@@ -188,6 +197,16 @@ class McpConnection:
                 log.warning("MCP server %s disconnected: %s", self.name, self._last_error)
         finally:
             dead.set()
+
+    def _session(self, broken: Callable[[BaseException], None]) -> Any:
+        """A session to the server; over HTTP a broken stream calls `broken` at once."""
+        if self.config.transport != "http":
+            return open_session(self.config)
+        connection = {
+            **self.config.adapter_connection(),
+            "httpx_client_factory": watched_client_factory(broken),
+        }
+        return create_session(connection)  # type: ignore[arg-type]
 
     async def _request(self, live: _Live, work: Awaitable[T]) -> T:
         call = asyncio.ensure_future(work)

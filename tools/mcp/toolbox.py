@@ -9,7 +9,8 @@ Each MCP tool becomes a RegisteredTool named `server__tool` (the model-facing na
 spec says `server.tool`), with the scope from the server's config (never from the server's
 annotations), its timeout, retries and output limit. Tools are converted by
 langchain-mcp-adapters; their calls go through the toolbox's `McpConnection`s (an
-interceptor replaces the adapter's per-call session), so a crashed server is restarted.
+interceptor replaces the adapter's per-call session), so a crashed server is restarted;
+the interceptor also makes the result fit for the model first (tools/mcp/content.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mcp.types import Tool as MCPTool
 from stack.errors import ConfigError, WakefulError
 from tools.mcp.config import McpServerConfig
 from tools.mcp.connection import McpConnection
+from tools.mcp.content import normalised
 from tools.mcp.pinning import AUTO_APPROVER, PinStore, tool_digest
 from tools.policy import MAX_TOOL_NAME, PolicyDecision, ToolPolicyConfig, model_tool_name
 from tools.registry import ResolvedTool, ToolRegistry, Toolset
@@ -174,7 +176,7 @@ def _wrap(connection: McpConnection, mcp_tool: MCPTool) -> RegisteredTool | None
         return None
 
     async def through_connection(request: MCPToolCallRequest, handler: Any) -> Any:
-        return await connection.call_tool(request.name, request.args)
+        return normalised(await connection.call_tool(request.name, request.args))
 
     tool = convert_mcp_tool_to_langchain_tool(
         None,
