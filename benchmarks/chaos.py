@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import socket
 import sys
 import tempfile
@@ -361,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.tasks < 1 or args.kills < 0 or args.workers < 1 or args.concurrency < 1:
         parser.error("--tasks, --workers and --concurrency must be >= 1, --kills >= 0")
+    # SIGTERM (a test's timeout, a CI stop) unwinds like Ctrl-C: processes and Postgres stop
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     data_dir = Path(tempfile.mkdtemp(prefix="wakeful-chaos-"))
     db = Database(data_dir, os.environ.get("DATABASE_URL"))
     chaos = Chaos(args, data_dir, db)
