@@ -11,7 +11,6 @@ Errors surface here, as JSON-RPC errors, before the SDK has made anything of the
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from a2a.helpers.proto_helpers import get_data_parts, get_text_parts
@@ -79,7 +78,8 @@ class WakefulRequestContextBuilder(RequestContextBuilder):
                 goal=goal or None,
                 agent=_optional_str(options.get("agent"), "agent"),
                 budgets=options.get("budgets"),
-                **_idempotency(self.tasks, params.message.message_id),
+                # a retried message (same messageId) returns the task it made the first time
+                idempotency_key=params.message.message_id or None,
             )
         except (ConfigError, DataError) as exc:  # DataError: a value Postgres refuses
             raise InvalidParamsError(message=first_line(exc)) from None
@@ -186,15 +186,6 @@ def has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(has_nul(v) for v in value)
     return False
-
-
-def _idempotency(tasks: TaskService, message_id: str) -> dict[str, Any]:
-    """A retried message (same messageId) returns the task it made the first time.
-    TEMPORARY: passed only once TaskService.submit takes `idempotency_key` (the lifecycle
-    rewrite adds it); then this becomes `idempotency_key=message_id or None` in the call."""
-    if "idempotency_key" not in inspect.signature(tasks.submit).parameters:
-        return {}
-    return {"idempotency_key": message_id or None}
 
 
 def first_line(exc: BaseException) -> str:
