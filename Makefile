@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LANGSMITH_TRACING := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint setup clean bench studio
+.PHONY: run test lint setup clean bench studio test-a2a
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# The A2A conformance kit (a2a-tck, branch 1.0-dev) at its MUST level against `wakeful serve`;
+# the kit's source comes from a local mirror (--mirror / A2A_TCK_MIRROR), see the script.
+test-a2a: $(STAMP)
+	$(BIN)/python tests/a2a_tck/run_tck.py
 
 # -P: benchmarks/memory.py must not shadow the memory package.
 # Each prints JSON (with its history of levers); sized to finish within 15 minutes together.
