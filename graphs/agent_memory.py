@@ -6,7 +6,11 @@
 - `store_evicted` (on compaction): the evicted window becomes an L3 episode first.
 - `memorize` (after the run): the iteration's outcome and notable tool results become L3
   episodes, the summary is stored, and consolidation (the dreamer) is started in the
-  background when it is due, off the run's path.
+  background when it is due, off the run's path: when enough unconsolidated importance
+  has built up, every N-th iteration of the agent (counted in the store, so across
+  processes), and when the agent has been idle (no run started or ended) for the policy's
+  `idle_after`: a timer per agent, restarted by each run and checked against the store's
+  last-run time before it dreams, so a run in another process also counts as activity.
 
 The stores are synchronous clients (qdrant-client, the neo4j driver): calls go to a thread.
 A tier that cannot be opened (Qdrant local mode held by another process, say) is reported
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, ToolMessage
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
 
     from graphs.context import AgentDeps
     from graphs.state import AgentState
-    from memory.consolidation import Consolidator
+    from memory.consolidation import ConsolidationReport, Consolidator
     from memory.episodic import EpisodicMemory
     from memory.knowledge_graph import KnowledgeGraph
 
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 
 SUMMARY_NAMESPACE = ("wakeful", "summaries")
 SUMMARY_KEY = "running"
+ACTIVITY_NAMESPACE = ("wakeful", "dreamer")
+ACTIVITY_KEY = "activity"  # {"iterations": n, "last_run_at": iso time} per agent
 SUMMARY_TOKENS = 600  # the stored running summary keeps its newest lines within this
 RECALL_EPISODES = 5
 RECALL_ENTITIES = 3
@@ -67,6 +73,7 @@ class MemoryStores:
     knowledge: KnowledgeGraph | None = None
     problems: dict[str, str] = field(default_factory=dict)  # tier -> why it is missing
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    idle_timers: dict[tuple[str, str], asyncio.Task[Any]] = field(default_factory=dict)
 
     def spawn(self, coro: Any) -> None:
         """Run work off the request path; `drain` waits for it at shutdown."""
@@ -74,7 +81,19 @@ class MemoryStores:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
+    def watch_idle(self, key: tuple[str, str], coro: Any) -> None:
+        """(Re)start the idle timer of one agent; the previous one is cancelled."""
+        self.stop_idle_timer(key)
+        self.idle_timers[key] = asyncio.ensure_future(coro)
+
+    def stop_idle_timer(self, key: tuple[str, str]) -> None:
+        timer = self.idle_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
     async def drain(self, timeout: float = 60.0) -> None:
+        for key in list(self.idle_timers):  # a timer is a wait, not work: never waited for
+            self.stop_idle_timer(key)
         if self.background:
             await asyncio.wait(set(self.background), timeout=timeout)
 
@@ -117,6 +136,7 @@ class AgentMemory:
 
     # -- recall ------------------------------------------------------------------------
     async def recall(self, state: AgentState, deps: AgentDeps) -> Recalled:
+        self.stores.stop_idle_timer(self._key)  # a running agent is not idle
         summary = state.get("summary") or (
             await self.stored_summary() if self.config.summary else ""
         )
@@ -220,7 +240,9 @@ class AgentMemory:
         if self.config.summary:
             await self.save_summary(_next_summary(state, stop_reason, output))
         if self.consolidator is not None and self.episodic is not None:
-            self.stores.spawn(self._consolidate(deps.task_id))
+            iteration, ended_at = await self.record_iteration()
+            self.stores.spawn(self._consolidate(deps.task_id, iteration=iteration))
+            self.stores.watch_idle(self._key, self._when_idle(ended_at))
 
     def _notable_tool_results(self, state: AgentState, deps: AgentDeps) -> list[NewEpisode]:
         """Results of calls that changed something (write / external scope) are remembered."""
@@ -245,18 +267,62 @@ class AgentMemory:
                 )
         return episodes
 
-    async def _consolidate(self, task_id: str) -> None:
+    # -- the dreamer's triggers ---------------------------------------------------------
+    @property
+    def _key(self) -> tuple[str, str]:
+        return (self.tenant, self.agent)
+
+    async def activity(self) -> dict[str, Any]:
+        """The agent's iteration count and last run time, as the dreamer keeps them."""
+        item = await self.stores.summaries.aget(
+            (*ACTIVITY_NAMESPACE, *self._key), ACTIVITY_KEY
+        )
+        return dict(item.value) if item else {}
+
+    async def record_iteration(self) -> tuple[int, str]:
+        """One more iteration of the agent, ended now; its number and time."""
+        iteration = int((await self.activity()).get("iterations", 0)) + 1
+        ended_at = datetime.now(UTC).isoformat()
+        await self.stores.summaries.aput(
+            (*ACTIVITY_NAMESPACE, *self._key),
+            ACTIVITY_KEY,
+            {"iterations": iteration, "last_run_at": ended_at},
+        )
+        return iteration, ended_at
+
+    async def _when_idle(self, ended_at: str) -> None:
+        """After `idle_after` with no run of the agent since `ended_at`, dream."""
+        assert self.consolidator is not None
+        await asyncio.sleep(self.consolidator.policy.idle_after.total_seconds())
+        last = (await self.activity()).get("last_run_at")
+        if last != ended_at:  # the agent ran since (maybe in another process)
+            return
+        self.stores.idle_timers.pop(self._key, None)
+        idle_for = datetime.now(UTC) - datetime.fromisoformat(ended_at)
+        self.stores.spawn(self._consolidate("(idle)", idle_for=idle_for))  # drained at shutdown
+
+    async def _consolidate(
+        self, task_id: str, *, iteration: int | None = None, idle_for: timedelta | None = None
+    ) -> ConsolidationReport | None:
         assert self.consolidator is not None
         try:
-            report = await asyncio.to_thread(self.consolidator.maybe_run, self.tenant, self.agent)
+            report = await asyncio.to_thread(
+                self.consolidator.maybe_run,
+                self.tenant,
+                self.agent,
+                iteration=iteration,
+                idle_for=idle_for,
+            )
         except Exception:  # the dreamer must never take a run down with it
             log.exception("consolidation for %s/%s failed", self.tenant, self.agent)
-            return
+            return None
         if report is not None:
             log.info(
-                "consolidated %s/%s after task %s: %d batches, %d pruned",
-                self.tenant, self.agent, task_id, len(report.batches), len(report.pruned),
+                "consolidated %s/%s (%s) after task %s: %d batches, %d pruned",
+                self.tenant, self.agent, report.trigger, task_id, len(report.batches),
+                len(report.pruned),
             )
+        return report
 
 
 def _next_summary(state: AgentState, stop_reason: str, output: str) -> str:
