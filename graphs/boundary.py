@@ -2,11 +2,6 @@
 
 A node is `async def node(run: NodeRun) -> dict | Command`. Nodes route with `Command`
 (no static edges), so the boundary can divert any of them to `finalize`.
-
-A bookkeeping node (the entropy monitor) can also run *inline*: when a node routes to it,
-the boundary runs it at once on the state as the node left it, in the same LangGraph step,
-and flushes both nodes' events in one round trip; the step is checkpointed once. It keeps
-its own `node` event, scope and cancel check, so the record reads as before.
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.config import get_config
-from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
@@ -66,12 +60,7 @@ class NodeRun:
 Node = Callable[[NodeRun], Awaitable[dict[str, Any] | Command]]
 
 
-def boundary(
-    name: str, node: Node, *, inline: dict[str, Node] | None = None
-) -> Callable[..., Awaitable[dict[str, Any] | Command]]:
-    """`node` in its boundary; a route to a node named in `inline` runs that node inline."""
-    inline = inline or {}
-
+def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | Command]]:
     async def run_node(state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | Command:
         deps = await deps_of(runtime)
         stop = await deps.channel.boundary(
@@ -84,7 +73,7 @@ def boundary(
             return Command(goto=FINALIZE, update={"stop_reason": "canceled"})
         run = NodeRun(name=name, state=state, deps=deps, started=time.monotonic())
         try:
-            result = await _run_and_flush(node, run, inline)
+            result = await _run_and_flush(node, run)
         except BudgetExhausted as exc:
             await deps.channel.emit(
                 BUDGET_EXHAUSTED,
@@ -112,9 +101,7 @@ def _node_run_scope(name: str) -> str | None:
     return f"{metadata.get('langgraph_step')}:{name}:{task}"
 
 
-async def _run_and_flush(
-    node: Node, run: NodeRun, inline: dict[str, Node]
-) -> dict[str, Any] | Command:
+async def _run_and_flush(node: Node, run: NodeRun) -> dict[str, Any] | Command:
     """Run the node, then write its events and usage before LangGraph checkpoints it.
 
     Flushing at the end of the node (and not at the next one's start) means the events of
@@ -124,7 +111,6 @@ async def _run_and_flush(
     """
     try:
         result = _charge_time(run, await node(run))
-        result = await _run_inline(run, result, inline)
     except BaseException as exc:
         # a model call that failed still spent tokens (ModelCallError carries them)
         spent = getattr(exc, "usage", None)
@@ -135,58 +121,6 @@ async def _run_and_flush(
     await run.deps.channel.flush(usage=dict(usage) if usage else None)
     _crash_after_flush_if_asked(run.name)
     return result
-
-
-async def _run_inline(
-    run: NodeRun, result: dict[str, Any] | Command, inline: dict[str, Node]
-) -> dict[str, Any] | Command:
-    """Run the inline node `result` routes to, on the state with `result` applied; the
-    two updates merged (its own wins; messages concatenated, as the reducer would take
-    them one after the other). A stop or an exhausted budget keeps the first update."""
-    if (
-        not isinstance(result, Command)
-        or not isinstance(result.goto, str)
-        or result.goto not in inline
-        or result.graph is not None
-        or result.resume is not None
-    ):
-        return result
-    name, deps = result.goto, run.deps
-    update = dict(result.update or {})  # type: ignore[call-overload]
-    state: dict[str, Any] = dict(run.state)
-    for key, value in update.items():
-        # add_messages gives new messages their ids here, so the checkpoint keeps the same
-        state[key] = add_messages(state.get(key) or [], value) if key == "messages" else value
-    stop = await deps.channel.boundary(name, scope=_node_run_scope(name))
-    stop_event = deps.extras.get("stop_event")
-    if stop or (stop_event is not None and stop_event.is_set()):
-        state["stop_reason"] = "canceled"
-    if state.get("stop_reason") == "canceled":
-        return Command(goto=FINALIZE, update={**update, "stop_reason": "canceled"})
-    follow = NodeRun(name=name, state=state, deps=deps, started=time.monotonic())  # type: ignore[arg-type]
-    try:
-        second = _charge_time(follow, await inline[name](follow))
-    except BudgetExhausted as exc:
-        await deps.channel.emit(
-            BUDGET_EXHAUSTED,
-            {"budget": exc.budget, "node": name, "usage": dict(exc.usage)},
-            key=f"budget:{exc.budget}",
-        )
-        return Command(
-            goto=FINALIZE, update={**update, "stop_reason": exc.budget, "usage": exc.usage}
-        )
-    except RunStopped:
-        return Command(goto=FINALIZE, update={**update, "stop_reason": "canceled"})
-    later = second.update if isinstance(second, Command) else second
-    merged = {**update, **(later or {})}  # type: ignore[dict-item]
-    if "messages" in update and isinstance(later, dict) and "messages" in later:
-        merged["messages"] = [*_as_list(update["messages"]), *_as_list(later["messages"])]
-    goto = second.goto if isinstance(second, Command) else ()
-    return Command(goto=goto, update=merged)
-
-
-def _as_list(messages: Any) -> list[Any]:
-    return list(messages) if isinstance(messages, list | tuple) else [messages]
 
 
 def _crash_after_flush_if_asked(node: str) -> None:

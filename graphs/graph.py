@@ -1,12 +1,8 @@
 """Wires the agent graph. Nodes route themselves with Command; see the architecture doc.
 
-START → recall → planner → worker ⇄ tools (+ entropy_monitor) → worker
-                               └→ critic (+ entropy_monitor) → worker | planner | finalize
+START → recall → planner → worker ⇄ tools → entropy_monitor → worker
+                               └→ critic → entropy_monitor → worker | planner | finalize
 finalize → memorize → END
-
-The entropy monitor runs inline, in the step of the node that routes to it (worker, tools,
-critic; see graphs/boundary.py): one checkpoint a tool round instead of two. It stays a
-node of its own too, for checkpoints written before it ran inline, which resume there.
 """
 
 from __future__ import annotations
@@ -32,14 +28,13 @@ from graphs.state import AgentState
 NODES = {
     "recall": (recall, ("planner", "finalize")),
     "planner": (planner, ("worker", "finalize")),
-    "worker": (worker, ("tools", "critic", "worker", "planner", "finalize")),
-    "tools": (tools, ("worker", "planner", "finalize")),
-    "critic": (critic, ("worker", "planner", "finalize")),
+    "worker": (worker, ("tools", "critic", "finalize")),
+    "tools": (tools, ("entropy_monitor", "finalize")),
+    "critic": (critic, ("entropy_monitor", "finalize")),
     "entropy_monitor": (entropy_monitor, ("worker", "planner", "finalize")),
     "finalize": (finalize, ("memorize",)),
     "memorize": (memorize, ()),
 }
-INLINE = {"entropy_monitor": entropy_monitor}  # run in the step of the node routing to it
 
 
 def build_graph(
@@ -49,7 +44,6 @@ def build_graph(
 ) -> CompiledStateGraph:
     builder = StateGraph(AgentState, context_schema=context_schema)
     for name, (node, destinations) in NODES.items():
-        inline = INLINE if name in ("worker", "tools", "critic") else None
-        builder.add_node(name, boundary(name, node, inline=inline), destinations=destinations)
+        builder.add_node(name, boundary(name, node), destinations=destinations)
     builder.add_edge(START, "recall")
     return builder.compile(checkpointer=checkpointer, name="wakeful-agent")
