@@ -12,9 +12,7 @@ in the same process and run:
   task takes, on LangGraph's stock AsyncPostgresSaver — `ratio` — and on the saver the
   engine runs on (graphs/lean_saver.py) — `ratio_same_saver`, what the graph itself costs.
 
-The agent runs its entropy monitor inline (graphs/boundary.py): it keeps its `node` event
-but not its own LangGraph step, so an agent task has fewer checkpointed steps than node
-steps; `ratio_per_checkpointed_step` counts the agent's checkpointed steps only.
+`ratio_per_checkpointed_step` counts the agent's LangGraph steps (checkpoints) only.
 
 A node step is one node execution: for the agent, one `node` event (every node records
 one on entry); for the bare graph, one increment of its counter. After a warm-up (model,
@@ -76,7 +74,8 @@ HISTORY = [
     {
         "lever": "pool check without a round trip (stack/postgres.py check_if_closed); saver "
         "without a thread hop or a process-wide lock (graphs/lean_saver.py); entropy monitor "
-        "inline in worker/tools/critic (graphs/boundary.py): 17 node steps, 13 LangGraph steps",
+        "inline in worker/tools/critic (reverted since: a tool result purged by a stuck reset in "
+        "the same step never reached a checkpoint, so eval traces lost it); 13 LangGraph steps",
         "ratio": 0.574,
         "ratio_paired_median": 0.43,
         "ratio_with_memory_tiers": 0.278,

@@ -50,7 +50,7 @@ PROBES = (load_average, memory_usage, disk_usage)
 HISTORY = [
     {
         "lever": "first measurement, with graph_overhead.py's levers in (pool check without a "
-        "round trip, lean saver, entropy monitor inline)",
+        "round trip, lean saver, entropy monitor inline — since reverted)",
         "ratio": 0.508,
         "ratio_same_saver": 0.313,
         "note": "load average ~24 on 2 cores, 4 tasks; wakeful 13 LangGraph steps a task "
