@@ -407,52 +407,57 @@ END;
 $$;
 
 -- The kill switch's cancel, set-based: every open task of the tenant (every tenant: NULL)
--- in one pass — the ones not running end canceled with their state_change event, running
+-- in one statement — the ones not running end canceled with their state_change event (and a
+-- canceled iteration frees its agent, as wakeful_iteration_ended does for one), running
 -- ones are flagged and woken. Returns each task it stopped, and whether it was running.
 DROP FUNCTION IF EXISTS wakeful_cancel_open(text, text);
 CREATE OR REPLACE FUNCTION wakeful_cancel_open(p_by text, p_tenant text DEFAULT NULL)
 RETURNS TABLE (task_id text, running boolean)
-    LANGUAGE plpgsql AS $$
-DECLARE
-    ended_iteration tasks%ROWTYPE;
-BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS wakeful_cancel_batch (
-        id text, previous text, running boolean, iteration_of text) ON COMMIT DROP;
-    TRUNCATE wakeful_cancel_batch;
-    INSERT INTO wakeful_cancel_batch
-    SELECT id, state, state = 'working' AND lease_owner IS NOT NULL AND lease_expires_at > now(),
-           iteration_of
-    FROM tasks
-    WHERE state = ANY (wakeful_allowed_from('canceled'))
-      AND (p_tenant IS NULL OR tenant = p_tenant)
-    FOR UPDATE;
-    UPDATE tasks SET
-        cancel_requested = true,
-        state = CASE WHEN b.running THEN tasks.state ELSE 'canceled' END,
-        stop_reason = CASE WHEN b.running THEN tasks.stop_reason ELSE 'canceled' END,
-        ended_at = CASE WHEN b.running THEN tasks.ended_at ELSE now() END,
-        lease_owner = CASE WHEN b.running THEN tasks.lease_owner END,
-        lease_expires_at = CASE WHEN b.running THEN tasks.lease_expires_at END,
-        last_seq = tasks.last_seq + CASE WHEN b.running THEN 0 ELSE 1 END,
-        lease_epoch = tasks.lease_epoch
-                      + CASE WHEN NOT b.running AND b.previous = 'working' THEN 1 ELSE 0 END,
-        updated_at = now()
-    FROM wakeful_cancel_batch b WHERE tasks.id = b.id;
-    INSERT INTO events (task_id, seq, type, data)
-    SELECT b.id, tasks.last_seq, 'state_change',
-           jsonb_build_object('from', b.previous, 'to', 'canceled', 'stop_reason', 'canceled',
-                              'by', p_by)
-    FROM wakeful_cancel_batch b JOIN tasks ON tasks.id = b.id
-    WHERE NOT b.running;
-    FOR ended_iteration IN
-        SELECT tasks.* FROM wakeful_cancel_batch b JOIN tasks ON tasks.id = b.id
-        WHERE NOT b.running AND b.iteration_of IS NOT NULL
-    LOOP
-        PERFORM wakeful_iteration_ended(ended_iteration);
-    END LOOP;
-    PERFORM pg_notify('wakeful_cancel', b.id) FROM wakeful_cancel_batch b WHERE b.running;
-    RETURN QUERY SELECT b.id, b.running FROM wakeful_cancel_batch b;
-END;
+    LANGUAGE sql AS $$
+    WITH open AS (
+        SELECT id, state AS previous, iteration_of,
+               state = 'working' AND lease_owner IS NOT NULL AND lease_expires_at > now()
+                   AS running
+        FROM tasks
+        WHERE state = ANY (wakeful_allowed_from('canceled'))
+          AND (p_tenant IS NULL OR tenant = p_tenant)
+        FOR UPDATE
+    ), changed AS (
+        UPDATE tasks SET
+            cancel_requested = true,
+            state = CASE WHEN b.running THEN tasks.state ELSE 'canceled' END,
+            stop_reason = CASE WHEN b.running THEN tasks.stop_reason ELSE 'canceled' END,
+            ended_at = CASE WHEN b.running THEN tasks.ended_at ELSE now() END,
+            lease_owner = CASE WHEN b.running THEN tasks.lease_owner END,
+            lease_expires_at = CASE WHEN b.running THEN tasks.lease_expires_at END,
+            last_seq = tasks.last_seq + CASE WHEN b.running THEN 0 ELSE 1 END,
+            lease_epoch = tasks.lease_epoch
+                          + CASE WHEN NOT b.running AND b.previous = 'working' THEN 1 ELSE 0 END,
+            updated_at = now()
+        FROM open b WHERE tasks.id = b.id
+        RETURNING tasks.id, tasks.last_seq, b.previous, b.running, b.iteration_of
+    ), logged AS (
+        INSERT INTO events (task_id, seq, type, data)
+        SELECT c.id, c.last_seq, 'state_change',
+               jsonb_build_object('from', c.previous, 'to', 'canceled', 'stop_reason', 'canceled',
+                                  'by', p_by)
+        FROM changed c WHERE NOT c.running
+    ), freed AS (  -- wakeful_iteration_ended for every canceled iteration, in one UPDATE
+        UPDATE agents SET
+            current_task_id = NULL,
+            next_run_at = now() + make_interval(secs => interval_seconds),
+            last_completed_at = now(),
+            last_outcome = 'canceled',
+            updated_at = now()
+        FROM changed c
+        WHERE NOT c.running AND agents.id = c.iteration_of AND agents.current_task_id = c.id
+        RETURNING agents.id
+    ), told AS (
+        SELECT (SELECT count(pg_notify('wakeful_agents', id)) FROM freed)
+             + (SELECT count(pg_notify('wakeful_cancel', c.id)) FROM changed c WHERE c.running)
+               AS n
+    )
+    SELECT c.id, c.running FROM changed c, told
 $$;
 
 -- A run job raised (not the graph: the runtime around it). Returns how many times it has.
