@@ -8,6 +8,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+import psycopg
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg_pool import AsyncConnectionPool
@@ -25,6 +26,7 @@ from stack.task_records import TaskRecords
 from tools.ledger import ToolLedger
 
 log = logging.getLogger(__name__)
+_LANGGRAPH_SETUP_LOCK = 0x77616B6C  # "wakl"
 
 
 @dataclass
@@ -48,9 +50,20 @@ class Engine:
         await apply_migrations(url)
         pool = await open_pool(url, max_size=settings.db_pool_size or 10)
         checkpointer = LeanPostgresSaver(pool)  # type: ignore[arg-type]
-        await checkpointer.setup()
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
-        await store.setup()
+        # LangGraph's own migrations race when processes start together on a fresh
+        # database (UniqueViolation, deadlocks on its concurrent index builds): one at a time.
+        # The lock is polled, not waited on: a session blocked in pg_advisory_lock holds a
+        # snapshot, which the holder's CREATE INDEX CONCURRENTLY would wait for forever.
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as lock:
+            while not (await (await lock.execute(
+                "SELECT pg_try_advisory_lock(%s)", (_LANGGRAPH_SETUP_LOCK,))).fetchone())[0]:
+                await asyncio.sleep(0.1)
+            try:
+                await checkpointer.setup()
+                await store.setup()
+            finally:
+                await lock.execute("SELECT pg_advisory_unlock(%s)", (_LANGGRAPH_SETUP_LOCK,))
         return cls(
             settings=settings,
             url=url,
