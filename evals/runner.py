@@ -94,7 +94,8 @@ async def run_scenario(
         if decision is None:  # the safe answer of each kind: nothing runs
             unknown = bool(result.interrupts) and request_kind(result.interrupts[0]) != "approval"
             action = "skip" if unknown else "reject"
-            notes.append(f"the run asked for more decisions than the scenario scripts; {action}")
+            notes.append("the run asked for more approvals than the scenario scripts; "
+                         + ("skipped" if unknown else "rejected"))
             decision = ApprovalDecision(
                 action=action, comment="no decision scripted", decided_by=EVAL_DECIDER
             )
