@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -235,7 +234,7 @@ def _ensure_embedded(pgdata: Path) -> str:
         if entry is None:
             with starting("Postgres", f"embedded, {pgdata}"):
                 entry = _servers[pgdata] = _Held(_start(pgdata))
-        elif not _postmaster_alive(entry.server):
+        elif not entry.server.get_postmaster_info().is_running():
             _restart(pgdata, entry.server)
         entry.users += 1
         return entry.server.get_uri(database=DATABASE)
@@ -296,18 +295,6 @@ def _at_exit(pgdata: Path) -> None:
         _let_go(pgdata, entry.server)
 
 
-def _postmaster_alive(server: PostgresServer) -> bool:
-    """pgserver's is_running() is true for a killed postmaster not reaped yet (a zombie;
-    where PID 1 never reaps, forever): that one is dead too."""
-    info = server.get_postmaster_info()
-    if info is None or not info.is_running():
-        return False
-    try:
-        return info.process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def revive_embedded(settings: Settings) -> bool:
     """Start the embedded server this process holds again if it died; True if it did (or
     another process did first). For a process whose database stopped answering."""
@@ -316,7 +303,7 @@ def revive_embedded(settings: Settings) -> bool:
     pgdata = settings.data_dir / "pg"
     with _lock:
         entry = _servers.get(pgdata)
-        if entry is None or _postmaster_alive(entry.server):
+        if entry is None or entry.server.get_postmaster_info().is_running():
             return False
         _restart(pgdata, entry.server)
         return True
