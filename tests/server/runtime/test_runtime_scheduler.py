@@ -187,7 +187,11 @@ async def test_the_daily_token_budget_holds_iterations_until_tomorrow(
     [iteration] = await iterations(rt)
     # the iteration's max_tokens was what was left of the day's budget
     assert (iteration.budgets["max_tokens"], iteration.stop_reason) == (10, "max_tokens")
-    alerts = await rt.alerts.list("acme", "watcher")
+    async def both_alerts():  # the daily one is written just after the deferral
+        alerts = await rt.alerts.list("acme", "watcher")
+        return alerts if len(alerts) >= 2 else None
+
+    alerts = await eventually(both_alerts, message="both alerts")
     assert sorted(a.message.split(": ")[1].split(" ")[0] for a in alerts) == ["daily", "task"]
     assert {a.kind for a in alerts} == {"budget_exhausted"}
 
