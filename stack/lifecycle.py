@@ -182,15 +182,21 @@ class TaskLifecycle:
         """Create a submitted task; (task, created). With `idempotency_key`, a repeat of the
         same `request` returns the first task (created False); another request is refused."""
         params = {
-            "id": task_id or new_task_id(), "tenant": tenant, "agent": agent, "goal": goal,
-            "budgets": Jsonb(budgets), "spec": Jsonb(agent_spec), "key": idempotency_key,
+            "id": task_id or new_task_id(),
+            "tenant": tenant,
+            "agent": agent,
+            "goal": goal,
+            "budgets": Jsonb(budgets),
+            "spec": Jsonb(agent_spec),
+            "key": idempotency_key,
             "sha": request_sha256(request) if idempotency_key and request is not None else None,
         }
         task = await self._task(
             "SELECT * FROM wakeful_create_task(%(id)s, %(tenant)s, %(agent)s, %(goal)s,"
             " %(budgets)s, %(spec)s, p_idempotency_key => %(key)s,"
             " p_request_sha256 => %(sha)s)",
-            params, conn,
+            params,
+            conn,
         )
         return task, task.id == params["id"]
 
@@ -207,8 +213,13 @@ class TaskLifecycle:
         rows = await self._rows(
             "SELECT * FROM wakeful_start_iteration(%(id)s, %(agent)s, %(goal)s, %(budgets)s,"
             " %(spec)s)",
-            {"id": new_task_id(), "agent": agent_id, "goal": goal,
-             "budgets": Jsonb(budgets), "spec": Jsonb(agent_spec)},
+            {
+                "id": new_task_id(),
+                "agent": agent_id,
+                "goal": goal,
+                "budgets": Jsonb(budgets),
+                "spec": Jsonb(agent_spec),
+            },
             conn,
         )
         return TaskRow.from_row(rows[0]) if rows else None
@@ -224,10 +235,17 @@ class TaskLifecycle:
         """Take the task for a run by `owner` (`detail` goes into its run_started event). A
         lease held by a dead process of this host is taken over at once; one held elsewhere
         leaves `Claim.held_by` set."""
-        params = {"id": task_id, "owner": owner, "ttl": lease_seconds, "steal": None,
-                  "detail": Jsonb(detail) if detail else None}
-        query = ("SELECT * FROM wakeful_claim(%(id)s, %(owner)s, %(ttl)s, %(steal)s,"
-                 " p_detail => %(detail)s)")
+        params = {
+            "id": task_id,
+            "owner": owner,
+            "ttl": lease_seconds,
+            "steal": None,
+            "detail": Jsonb(detail) if detail else None,
+        }
+        query = (
+            "SELECT * FROM wakeful_claim(%(id)s, %(owner)s, %(ttl)s, %(steal)s,"
+            " p_detail => %(detail)s)"
+        )
         task = await self._task(query, params)
         if task.lease_owner not in (None, owner) and owner_is_dead_here(task.lease_owner):
             task = await self._task(query, {**params, "steal": task.lease_owner})
@@ -250,15 +268,20 @@ class TaskLifecycle:
         """Move the task to `to` (TransitionRefused names both states when there is no such
         edge; LeaseLost when `lease` is no longer this run's)."""
         params = {
-            "id": task_id, "to": to, "reason": stop_reason, "output": output,
+            "id": task_id,
+            "to": to,
+            "reason": stop_reason,
+            "output": output,
             "usage": Jsonb(usage) if usage is not None else None,
             "detail": Jsonb(detail) if detail else None,
-            "epoch": lease.epoch if lease else None, "tenant": tenant,
+            "epoch": lease.epoch if lease else None,
+            "tenant": tenant,
         }
         return await self._task(
             "SELECT * FROM wakeful_transition(%(id)s, %(to)s, %(reason)s, %(output)s,"
             " %(usage)s, %(detail)s, %(epoch)s, %(tenant)s)",
-            params, conn,
+            params,
+            conn,
         )
 
     async def cancel(self, task_id: str, *, by: str, tenant: str | None = None) -> TaskRow:
@@ -273,13 +296,23 @@ class TaskLifecycle:
             task = await self._task("SELECT * FROM tasks WHERE id = %(id)s", {"id": task_id})
             raise TransitionRefused(f"task {task_id} already ended: {task.state}") from None
 
-    async def cancel_open(self, *, by: str, tenant: str | None = None) -> list[Stopped]:
-        """The kill switch: every open task (of `tenant`, or all) stops — at once when
-        nothing runs it, at its next node boundary when a run does."""
+    async def cancel_open(
+        self, *, by: str, tenant: str | None = None, batch: int | None = None
+    ) -> list[Stopped]:
+        """The kill switch's cancel: open tasks (of `tenant`, or all; at most `batch` of
+        them, None: every one) stop — at once when nothing runs them, at their next node
+        boundary when a run does. Rows held by another transaction at that moment are
+        skipped (the next batch takes them): see `open_left`."""
         rows = await self._rows(
-            "SELECT * FROM wakeful_cancel_open(%(by)s, %(tenant)s)", {"by": by, "tenant": tenant}
+            "SELECT * FROM wakeful_cancel_open(%(by)s, %(tenant)s, %(batch)s)",
+            {"by": by, "tenant": tenant, "batch": batch},
         )
         return [Stopped(row["task_id"], row["running"]) for row in rows]
+
+    async def open_left(self, *, tenant: str | None = None) -> int:
+        """Open tasks (of `tenant`, or all) that `cancel_open` has not stopped yet."""
+        rows = await self._rows("SELECT wakeful_open_left(%(tenant)s) AS n", {"tenant": tenant})
+        return int(rows[0]["n"])
 
     async def answered(
         self, conn: AsyncConnection[Any], task_id: str, *, tenant: str, by: str, action: str
@@ -291,9 +324,7 @@ class TaskLifecycle:
 
     async def release(self, lease: Lease) -> None:
         async with self.pool.connection() as conn:
-            await conn.execute(
-                "SELECT wakeful_release_lease(%s, %s)", (lease.task_id, lease.epoch)
-            )
+            await conn.execute("SELECT wakeful_release_lease(%s, %s)", (lease.task_id, lease.epoch))
 
     async def count_run_error(self, task_id: str, error: str) -> int:
         rows = await self._rows(

@@ -86,6 +86,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'WK404', MESSAGE = format('no task with id %s', p_task);
     END IF;
+    -- the kill switch stops a run at its next node boundary even before its batch of
+    -- wakeful_cancel_open has flagged the task
+    t.cancel_requested := t.cancel_requested OR wakeful_killswitch_on(t.tenant);
     IF p_epoch IS NOT NULL AND t.lease_epoch <> p_epoch THEN
         RETURN QUERY SELECT t.cancel_requested, NULL::integer, true;
         RETURN;
@@ -240,7 +243,8 @@ BEGIN
             'task %s: this run lost its lease (now held by %s)', p_task,
             COALESCE(t.lease_owner, 'nobody'));
     END IF;
-    IF target = 'input-required' AND previous = 'working' AND t.cancel_requested THEN
+    IF target = 'input-required' AND previous = 'working'
+       AND (t.cancel_requested OR wakeful_killswitch_on(t.tenant)) THEN
         target := 'canceled';
         reason := 'canceled';
     END IF;
@@ -406,13 +410,18 @@ BEGIN
 END;
 $$;
 
--- The kill switch's cancel, set-based: every open task of the tenant (every tenant: NULL)
--- in one statement — the ones not running end canceled with their state_change event (and a
--- canceled iteration frees its agent, as wakeful_iteration_ended does for one), running
--- ones are flagged and woken. Returns each task it stopped, and whether it was running.
+-- The kill switch's cancel, set-based and in bounded batches: up to p_limit open tasks of
+-- the tenant (every tenant: NULL; every open task: p_limit NULL) in one statement. Rows
+-- another transaction holds (a run at its node boundary) are skipped, not waited for: the
+-- next batch takes them. The ones not running end canceled with their state_change event
+-- (and a canceled iteration frees its agent, as wakeful_iteration_ended does for one);
+-- running ones are flagged and woken. Returns each task it stopped, and whether it was
+-- running. The switch itself is in effect before the first batch: claims, creates,
+-- iteration starts and node boundaries read wakeful_killswitch_on.
 DROP FUNCTION IF EXISTS wakeful_cancel_open(text, text);
-CREATE OR REPLACE FUNCTION wakeful_cancel_open(p_by text, p_tenant text DEFAULT NULL)
-RETURNS TABLE (task_id text, running boolean)
+CREATE OR REPLACE FUNCTION wakeful_cancel_open(
+    p_by text, p_tenant text DEFAULT NULL, p_limit integer DEFAULT NULL
+) RETURNS TABLE (task_id text, running boolean)
     LANGUAGE sql AS $$
     WITH open AS (
         SELECT id, state AS previous, iteration_of,
@@ -421,7 +430,10 @@ RETURNS TABLE (task_id text, running boolean)
         FROM tasks
         WHERE state = ANY (wakeful_allowed_from('canceled'))
           AND (p_tenant IS NULL OR tenant = p_tenant)
-        FOR UPDATE
+          AND NOT (cancel_requested AND state = 'working' AND lease_owner IS NOT NULL
+                   AND lease_expires_at > now())
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
     ), changed AS (
         UPDATE tasks SET
             cancel_requested = true,
@@ -458,6 +470,17 @@ RETURNS TABLE (task_id text, running boolean)
                AS n
     )
     SELECT c.id, c.running FROM changed c, told
+$$;
+
+-- How many open tasks (of the tenant; every tenant: NULL) the kill switch has not stopped
+-- yet: what wakeful_cancel_open's next batches would take (rows locked now included).
+CREATE OR REPLACE FUNCTION wakeful_open_left(p_tenant text DEFAULT NULL) RETURNS bigint
+    LANGUAGE sql STABLE AS $$
+    SELECT count(*) FROM tasks
+    WHERE state = ANY (wakeful_allowed_from('canceled'))
+      AND (p_tenant IS NULL OR tenant = p_tenant)
+      AND NOT (cancel_requested AND state = 'working' AND lease_owner IS NOT NULL
+               AND lease_expires_at > now())
 $$;
 
 -- A run job raised (not the graph: the runtime around it). Returns how many times it has.

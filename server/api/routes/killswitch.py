@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from server.api.deps import AdminDep, PrincipalDep, ServicesDep
 from server.api.schemas.errors import INVALID, NO_TOKEN, error_responses
 from server.api.schemas.killswitch import KillSwitchIn, KillSwitchPublic, SwitchPublic
+from server.runtime.killswitch import StoppedTasks
 from server.services import Principal, Services
 
 router = APIRouter(
@@ -17,18 +18,34 @@ router = APIRouter(
 )
 
 
+# How long POST /killswitch stops open tasks before it answers; a background sweep stops
+# the rest. The switch itself is in effect before the first task is stopped.
+WAIT_SECONDS = 1.0
+
+
 async def switches(
-    services: Services, principal: Principal, stopped: list[str] | None = None
+    services: Services, principal: Principal, stopped: StoppedTasks | None = None
 ) -> KillSwitchPublic:
     installation = await services.killswitch.state()
     tenant = await services.killswitch.tenant_state(principal.tenant)
+    if stopped is not None:
+        remaining = stopped.remaining
+    elif installation.on and principal.installation_admin:
+        remaining = await services.killswitch.left()
+    elif installation.on or tenant.on:
+        remaining = await services.killswitch.left(principal.tenant)
+    else:
+        remaining = 0
     return KillSwitchPublic(
         on=installation.on or tenant.on,
         installation=SwitchPublic.from_state(
             installation, private=not principal.installation_admin
         ),
         tenant=SwitchPublic.from_state(tenant),
-        stopped_tasks=stopped or [],
+        stopped_tasks=[task.id for task in stopped or []],
+        canceled=stopped.canceled if stopped else 0,
+        stopping=stopped.stopping if stopped else 0,
+        remaining=remaining,
     )
 
 
@@ -47,9 +64,12 @@ async def set_killswitch(
     body: KillSwitchIn, principal: AdminDep, services: ServicesDep
 ) -> KillSwitchPublic:
     by = f"{principal.tenant}/{principal.token_name}"
+    switch = services.killswitch
     if body.scope == "installation":
         principal.require("installation-admin")
-        stopped = await services.killswitch.set(body.on, by=by)
+        stopped = await switch.set(body.on, by=by, wait_seconds=WAIT_SECONDS, sweep=True)
     else:
-        stopped = await services.killswitch.set_tenant(principal.tenant, body.on, by=by)
-    return await switches(services, principal, [task.id for task in stopped])
+        stopped = await switch.set_tenant(
+            principal.tenant, body.on, by=by, wait_seconds=WAIT_SECONDS, sweep=True
+        )
+    return await switches(services, principal, stopped)

@@ -45,3 +45,13 @@ class KillSwitchPublic(BaseModel):
     stopped_tasks: list[str] = Field(
         default_factory=list, description="tasks this change stopped (when turned on)"
     )
+    canceled: int = Field(default=0, description="of stopped_tasks: ended canceled now")
+    stopping: int = Field(
+        default=0, description="of stopped_tasks: running, they stop at their next node boundary"
+    )
+    remaining: int = Field(
+        default=0,
+        description="open tasks not stopped yet: a background sweep stops them in batches "
+        "(the switch refuses them meanwhile at their next claim or node boundary); read "
+        "again with GET /killswitch",
+    )
