@@ -9,15 +9,12 @@ tools, events to the log.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph.runtime import Runtime
-from psycopg_pool import AsyncConnectionPool
 
 from graphs.budgets import Budgets
 from graphs.events import LogChannel, TaskChannel
@@ -79,36 +76,12 @@ def builtin_registry(spec: AgentSpec, settings: Settings) -> ToolRegistry:
 
 
 def toolset_for(spec: AgentSpec, settings: Settings, *, continuous: bool = False) -> Toolset:
-    """The agent's built-in tools. An agent with MCP servers needs `open_toolset`."""
+    """The agent's built-in tools. An agent with MCP servers needs `TaskToolboxes.open`."""
     if spec.mcp_servers:
         raise ConfigError(
-            f"agent {spec.name!r} uses MCP servers; its tools come from open_toolset()"
+            f"agent {spec.name!r} uses MCP servers; its tools come from TaskToolboxes.open()"
         )
     return builtin_registry(spec, settings).toolset(spec.tools, continuous=continuous)
-
-
-@asynccontextmanager
-async def open_toolset(
-    spec: AgentSpec,
-    settings: Settings,
-    *,
-    pool: AsyncConnectionPool | None,
-    continuous: bool = False,
-) -> AsyncIterator[Toolset]:
-    """The agent's tools, built-ins and MCP: its MCP servers run while the block runs.
-
-    Servers are started and their tools discovered and pinned (in `pool`'s tool_pins) on
-    entry; leaving the block closes the sessions and stops stdio servers.
-    """
-    if not spec.mcp_servers:
-        yield toolset_for(spec, settings, continuous=continuous)
-        return
-    from tools.mcp.pinning import PinStore  # the MCP SDK is slow to import; only when used
-    from tools.mcp.toolbox import McpToolbox
-
-    pins = PinStore(pool) if pool is not None else None
-    async with await McpToolbox.open(spec.mcp_servers, pins=pins) as toolbox:
-        yield toolbox.toolset(builtin_registry(spec, settings), spec.tools, continuous=continuous)
 
 
 def semantic_embedder(spec: AgentSpec, settings: Settings) -> Embedder | None:

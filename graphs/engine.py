@@ -1,6 +1,7 @@
 """The durable pieces a run needs, opened once per process: Postgres pool, migrations,
 the LangGraph checkpointer and store, task records, the task lifecycle and the heartbeat of
-its run leases, the tool ledger, the compiled graph, and (on first use) the memory tiers."""
+its run leases, the tool ledger, the compiled graph, the MCP servers kept for runs waiting
+for a person, and (on first use) the memory tiers."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from graphs.agent_memory import MemoryStores
 from graphs.graph import build_graph
 from graphs.lean_saver import LeanPostgresSaver
+from graphs.toolboxes import TaskToolboxes
 from stack.errors import ServiceUnavailable
 from stack.leases import LeaseKeeper
 from stack.lifecycle import TaskLifecycle
@@ -41,6 +43,7 @@ class Engine:
     ledger: ToolLedger
     graph: CompiledStateGraph
     store: AsyncPostgresStore
+    toolboxes: TaskToolboxes
     _memory: MemoryStores | None = field(default=None, repr=False)
     _memory_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
@@ -75,6 +78,7 @@ class Engine:
             ledger=ToolLedger(pool),
             graph=build_graph(checkpointer),
             store=store,
+            toolboxes=TaskToolboxes(settings, pool),
         )
 
     async def memory(self, *, episodic: bool = True, knowledge: bool = True) -> MemoryStores:
@@ -119,6 +123,7 @@ class Engine:
             stores.problems["knowledge"] = str(exc)
 
     async def close(self) -> None:
+        await self.toolboxes.aclose()
         if self._memory is not None:
             await self._memory.drain()
             await asyncio.to_thread(self._close_memory, self._memory)

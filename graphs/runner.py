@@ -28,7 +28,7 @@ from psycopg_pool import PoolTimeout
 from graphs.agent_memory import AgentMemory, MemoryStores
 from graphs.approval import ApprovalDecision
 from graphs.budgets import Budgets
-from graphs.context import AgentDeps, RunContext, open_toolset, semantic_embedder, toolset_for
+from graphs.context import AgentDeps, RunContext, semantic_embedder, toolset_for
 from graphs.engine import Engine
 from graphs.events import APPROVAL_DECIDED, APPROVAL_REQUESTED, Listener, ListeningChannel
 from graphs.models import RoleModels, build_models
@@ -120,7 +120,7 @@ class TaskRunner:
         memory: MemoryStores | None = None,
         lease: Lease | None = None,
     ) -> AgentDeps:
-        """What a run of `task` needs; `toolset` comes from `open_toolset` for MCP agents,
+        """What a run of `task` needs; `toolset` comes from `engine.toolboxes` for MCP agents,
         `memory` from `Engine.memory()` (without it the run has no long-term memory)."""
         settings = self.engine.settings
         spec = AgentSpec.model_validate(task.agent_spec)
@@ -218,18 +218,22 @@ class TaskRunner:
         engine = self.engine
         async with AsyncExitStack() as stack:
             try:
-                toolset = await stack.enter_async_context(
-                    open_toolset(spec, engine.settings, pool=engine.pool,
-                                 continuous=task.continuous)
+                tools = await stack.enter_async_context(
+                    engine.toolboxes.open(task.id, spec, continuous=task.continuous)
                 )
             except WakefulError as exc:  # an MCP server that will not start, say
                 raise RunStartFailed(str(exc)) from exc
             memory = await engine.memory(
                 episodic=spec.memory.episodic, knowledge=spec.memory.knowledge
             )
-            deps = self.deps_for(task, listeners, toolset=toolset, memory=memory, lease=lease)
+            deps = self.deps_for(
+                task, listeners, toolset=tools.toolset, memory=memory, lease=lease
+            )
             deps.extras["stop_event"] = stop
-            return await self._drive(task, lease, deps, decision, interrupt_id)
+            result = await self._drive(task, lease, deps, decision, interrupt_id)
+            if result.task.state == "input-required":
+                tools.keep()  # a stateful MCP server keeps its state across the answer
+            return result
 
     async def _drive(
         self,

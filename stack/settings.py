@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # A run's lease on its task: renewed every third of this by a heartbeat thread; a run
     # silent for this long (its process gone) may be taken over by another.
     lease_seconds: float = Field(default=30.0, gt=0.5, le=3600, alias="WAKEFUL_LEASE_SECONDS")
+    # How long a task waiting for a person keeps its MCP servers running in the process
+    # that ran it (graphs/toolboxes.py); after that its next run starts them afresh.
+    mcp_keep_seconds: float = Field(
+        default=900.0, ge=0, le=86400, alias="WAKEFUL_MCP_KEEP_SECONDS"
+    )
     # Connections in this process's engine pool; unset: sized from the worker concurrency
     # (stack.postgres.pool_size_for), so five 256-task workers fit Postgres's 100.
     db_pool_size: int | None = Field(default=None, ge=2, le=500, alias="WAKEFUL_DB_POOL_SIZE")

@@ -4,6 +4,7 @@ description, and a prompt injection that meets the deny."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,64 @@ async def test_a_prompt_injection_in_tool_output_cannot_widen_permissions(
     assert "not permitted" in refused.content
     after = sorted(reports.glob("*.md")) if reports.exists() else []
     assert after == before  # nothing written
+
+
+async def pids_seen(engine: Any, task_id: str) -> list[str]:
+    return [
+        str(m.content)
+        for m in await tool_messages(engine, task_id)
+        if m.name == "t__pid" and m.status != "error"
+    ]
+
+
+def pid_around_an_approval(stdio_server) -> AgentSpec:
+    return agent(
+        [stdio_server(scopes={"increment": "write"})],
+        {"allow": ["t.pid", "t.increment"], "policies": {"t.increment": "approval"}},
+        [
+            calls("t__pid", text="Which server is this?"),
+            calls("t__increment", {"amount": 1}, text="Bumping the counter."),
+            calls("t__pid", text="Still the same server?"),
+            "Finished.",
+        ],
+    )
+
+
+async def test_mcp_servers_keep_running_while_the_task_waits_for_a_person(
+    stdio_server, run_mcp_agent, mcp_engine, mcp_agent, counter
+) -> None:
+    """A stateful server keeps its state across an approval round trip: the run that
+    parks the task leaves its servers up, and the run that resumes it takes them back."""
+    waiting = await run_mcp_agent(pid_around_an_approval(stdio_server))
+    assert waiting.task.state == "input-required"
+    assert mcp_engine.toolboxes.parked(waiting.task.id)
+
+    done = await mcp_agent.run_task(mcp_engine, waiting.task.id, decision=approve())
+
+    assert done.task.state == "completed" and counter() == 1
+    before, after = await pids_seen(mcp_engine, done.task.id)
+    assert before == after  # the same server process answered on both sides of the wait
+    assert not mcp_engine.toolboxes.parked(done.task.id)
+
+
+async def test_a_task_waiting_past_the_keep_time_gets_its_servers_started_again(
+    stdio_server, graph_settings, ledger_db_url, mcp_agent, counter
+) -> None:
+    from graphs.engine import Engine
+    from graphs.runner import TaskRunner
+
+    settings = graph_settings.model_copy(update={"mcp_keep_seconds": 0.0})
+    async with await Engine.open(settings, url=ledger_db_url) as engine:
+        task = await TaskRunner(engine).submit(
+            "Use the MCP tools.", pid_around_an_approval(stdio_server)
+        )
+        waiting = await mcp_agent.run_task(engine, task.id)
+        assert waiting.task.state == "input-required"
+        # the keep time is over at the loop's next turn: the parked servers are stopped
+        while engine.toolboxes.parked(task.id):
+            await asyncio.sleep(0)
+        done = await mcp_agent.run_task(engine, task.id, decision=approve())
+
+        assert done.task.state == "completed" and counter() == 1
+        before, after = await pids_seen(engine, task.id)
+        assert before != after
