@@ -13,6 +13,7 @@ from typing import Any, Protocol
 # Event types (the events table's `type` column).
 NODE = "node"
 MODEL_CALL = "model_call"
+MODEL_ESCALATED = "model_escalated"  # a cascade moved a call to its next model
 TOOL_CALL = "tool_call"
 PLAN = "plan"
 VERDICT = "verdict"

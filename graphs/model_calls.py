@@ -2,8 +2,10 @@
 
 A reply that cannot be read (structured output that does not parse, an empty `choices`
 list) is asked for once more, with the parser's own message; a second such reply ends the
-run with `ModelOutputError`. An endpoint that fails (after the client's own retries) ends
-it with `ModelEndpointError`. Both name the role, the model and its endpoint.
+run with `ModelOutputError`. A role with a model cascade asks its next model instead, and
+escalates a low-confidence verdict too (graphs/model_cascade.py); each move is an event.
+An endpoint that fails (after the client's own retries) ends it with `ModelEndpointError`.
+Both name the role, the model and its endpoint.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from graphs import model_cascade
 from graphs.boundary import BudgetExhausted, NodeRun, RunStopped
 from graphs.budgets import exhausted_before_model_call, model_call_timeout
-from graphs.events import MODEL_CALL
+from graphs.events import MODEL_CALL, MODEL_ESCALATED
 from graphs.model_faults import (
     ModelEndpointError,
     ModelOutputError,
@@ -27,7 +30,8 @@ from graphs.model_faults import (
     UnreadableReply,
     one_line,
 )
-from graphs.model_usage import CallTokens, call_tokens, over_budget
+from graphs.model_usage import CallTokens, call_tokens, charge_model, charge_tokens, over_budget
+from graphs.models import RoleModel
 from graphs.state import Usage
 
 READ_ATTEMPTS = 2  # an unreadable reply is asked for once more, then the run fails
@@ -52,6 +56,8 @@ class _Request:
     schema: type | None
     hints: dict[str, Any] | None
     boost: float
+    model: RoleModel  # the cascade's model this attempt asks
+    cascaded: bool  # the role has a cascade: each model keeps its own script cursor
 
 
 async def call_model(
@@ -65,42 +71,80 @@ async def call_model(
     hints: dict[str, Any] | None = None,
     temperature_boost: float = 0.0,
 ) -> ModelReply:
-    """One model call for `role` (two when the first reply cannot be read), charged to the
-    run's budgets."""
+    """One model call for `role` (more when a reply cannot be read or a cascade escalates),
+    charged to the run's budgets."""
     usage = usage or run.usage()
-    request = _Request(role, tools, schema, hints, temperature_boost)
-    asked = list(messages)
-    problem = ""
-    for _ in range(READ_ATTEMPTS):
+    chain = run.deps.models.cascade(role)
+    config = run.deps.spec.model
+    start = model_cascade.start_level(run.state, role, config, len(chain))
+    level = start.level
+    if level:
+        await _escalate(
+            run, role, chain[0], chain[level], usage, model_cascade.REVISIONS, start.detail
+        )
+    asked, problem, attempts, tries = list(messages), "", 0, 0
+    while tries < READ_ATTEMPTS:
+        request = _Request(
+            role, tools, schema, hints, temperature_boost, chain[level], len(chain) > 1
+        )
+        attempts, tries = attempts + 1, tries + 1
         try:
-            return await _attempt(run, request, asked, usage)
+            reply = await _attempt(run, request, asked, usage)
         except UnreadableReply as exc:
             problem = exc.problem
-            if schema is not None:  # say what was wrong; a plain reply is simply asked again
+            if level + 1 < len(chain):  # the next model, before asking this one again
+                await _escalate(
+                    run, role, chain[level], chain[level + 1], usage, model_cascade.PARSE, problem
+                )
+                level, asked, tries = level + 1, list(messages), 0
+            elif schema is not None:  # say what was wrong; a plain reply is simply asked again
                 reask = REASK.format(problem=problem, name=schema.__name__)
                 asked = [*messages, HumanMessage(reask)]
+            continue
+        unsure = model_cascade.low_confidence(reply.parsed, config)
+        if unsure is None or level + 1 == len(chain):
+            return reply
+        await _escalate(
+            run, role, chain[level], chain[level + 1], usage, model_cascade.LOW_CONFIDENCE, unsure
+        )
+        level, asked, tries = level + 1, list(messages), 0
     wanted = f"readable {schema.__name__}" if schema is not None else "readable reply"
     raise ModelOutputError(
-        run.deps.models[role].describe(),
-        f"no {wanted} in {READ_ATTEMPTS} attempts: {problem}",
-        usage,
+        chain[level].describe(), f"no {wanted} in {attempts} attempts: {problem}", usage
     )
+
+
+async def _escalate(
+    run: NodeRun,
+    role: str,
+    source: RoleModel,
+    target: RoleModel,
+    usage: Usage,
+    reason: str,
+    detail: str | None,
+) -> None:
+    """Record that a call moves from `source` to `target` in the role's cascade."""
+    data = model_cascade.escalation_event(role, source.label, target.label, reason, detail)
+    index = usage["model_calls"].get(role, 0)  # the attempt it leads to
+    await run.deps.channel.emit(MODEL_ESCALATED, data, key=f"escalated:{role}:{index}")
 
 
 async def _attempt(
     run: NodeRun, request: _Request, messages: list[BaseMessage], usage: Usage
 ) -> ModelReply:
-    deps, role = run.deps, request.role
+    deps, role, role_model = run.deps, request.role, request.model
     if budget := exhausted_before_model_call(usage, deps.budgets, run.elapsed()):
         raise BudgetExhausted(budget, usage)
 
     model, schemas = _bound_model(deps, request)
     index = usage["model_calls"].get(role, 0)
     usage["model_calls"][role] = index + 1  # every attempt moves the (scripted) cursor
+    own = charge_model(usage, role_model.label, role, None)
     config = {
         "metadata": {
             "wakeful_role": role,
-            "wakeful_call": index,
+            # a cascade's models each replay their own script from their own cursor
+            "wakeful_call": own if request.cascaded else index,
             "wakeful_hints": request.hints or {},
         },
         "run_name": f"wakeful.{role}",
@@ -117,17 +161,20 @@ async def _attempt(
     except RunStopped:
         raise
     except NoChoices as exc:
-        await _record(run, role, index, started, usage, error=str(exc))
+        await _record(run, request, index, started, usage, error=str(exc))
         raise UnreadableReply(str(exc)) from None
     except Exception as exc:  # whatever the client raised: say who failed, and why
         problem = f"request failed: {type(exc).__name__}: {one_line(str(exc))}"
-        await _record(run, role, index, started, usage, error=problem)
-        raise ModelEndpointError(deps.models[role].describe(), problem, usage) from exc
+        await _record(run, request, index, started, usage, error=problem)
+        raise ModelEndpointError(role_model.describe(), problem, usage) from exc
 
     message, parsed, problem = _read(result, request.schema)
     tokens = call_tokens(messages, message, schemas)
     usage["tokens"] += tokens.total
-    await _record(run, role, index, started, usage, message=message, tokens=tokens, error=problem)
+    charge_tokens(usage, role_model.label, tokens, role_model.price)
+    await _record(
+        run, request, index, started, usage, message=message, tokens=tokens, error=problem
+    )
     if problem is not None:
         raise UnreadableReply(problem)
     return ModelReply(message=message, parsed=parsed, usage=usage)
@@ -151,7 +198,7 @@ def _read(result: Any, schema: type | None) -> tuple[AIMessage, Any, str | None]
 
 async def _record(
     run: NodeRun,
-    role: str,
+    request: _Request,
     index: int,
     started: float,
     usage: Usage,
@@ -162,9 +209,10 @@ async def _record(
 ) -> None:
     """The call's `model_call` event: what it cost (and whether that was estimated), what it
     asked for, and what went wrong."""
+    role = request.role
     data: dict[str, Any] = {
         "role": role,
-        "model": run.deps.models[role].label,
+        "model": request.model.label,
         "tokens": tokens.total if tokens else 0,
         "input_tokens": tokens.input if tokens else 0,
         "output_tokens": tokens.output if tokens else 0,
@@ -222,11 +270,11 @@ def _bound_model(deps: Any, request: _Request) -> tuple[Any, list[dict[str, Any]
     """
     schemas = tuple(_tool_schema(t) for t in request.tools or ())
     names = tuple(s["function"]["name"] for s in schemas)
-    key = (request.role, names, request.schema, round(request.boost, 3))
+    role_model = request.model
+    key = (request.role, role_model.label, names, request.schema, round(request.boost, 3))
     cache = deps.models.bound
     if key in cache:
         return cache[key]
-    role_model = deps.models[request.role]
     model: Any = role_model.model
     if request.boost and not role_model.scripted:
         temperature = min(2.0, role_model.temperature + request.boost)
@@ -248,8 +296,11 @@ _SCHEMAS: dict[tuple, dict[str, Any]] = {}
 
 def _tool_schema(tool: BaseTool) -> dict[str, Any]:
     """A tool's OpenAI function schema, converted once per distinct tool definition."""
-    key = (tool.name, tool.description, tool.args_schema if isinstance(tool.args_schema, type)
-           else repr(tool.args_schema))
+    key = (
+        tool.name,
+        tool.description,
+        tool.args_schema if isinstance(tool.args_schema, type) else repr(tool.args_schema),
+    )
     if key not in _SCHEMAS:
         _SCHEMAS[key] = convert_to_openai_tool(tool)
     return _SCHEMAS[key]

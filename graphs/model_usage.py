@@ -62,3 +62,43 @@ def over_budget(usage: Usage, budgets: Budgets) -> dict[str, Any] | None:
         "limit": budgets.max_tokens,
         "over_by": usage["tokens"] - budgets.max_tokens,
     }
+
+
+def charge_model(
+    usage: Usage, label: str, role: str, tokens: CallTokens | None, price: Any = None
+) -> int:
+    """Count one call of the model `label` for `role` in `usage["by_model"]` (and its tokens,
+    and their cost when the model has a price); returns how many calls of it `role` made
+    before this one (a cascade model's own script cursor).
+
+    `usage["tokens"]` stays the task's total, which budgets charge; this is the breakdown.
+    Entries are replaced, never changed in place: the usage a node read stays as it was.
+    """
+    by_model = dict(usage.get("by_model") or {})
+    entry = dict(
+        by_model.get(label)
+        or {"calls": 0, "input_tokens": 0, "output_tokens": 0, "tokens": 0, "roles": {}}
+    )
+    roles = dict(entry["roles"])
+    before = int(roles.get(role, 0))
+    roles[role] = before + 1
+    entry.update(calls=entry["calls"] + 1, roles=roles)
+    by_model[label] = entry
+    usage["by_model"] = by_model
+    if tokens is not None:
+        charge_tokens(usage, label, tokens, price)
+    return before
+
+
+def charge_tokens(usage: Usage, label: str, tokens: CallTokens, price: Any = None) -> None:
+    """Add a reply's tokens (and their cost, USD) to the model's entry in `by_model`."""
+    by_model = dict(usage.get("by_model") or {})
+    entry = dict(by_model[label])
+    entry["input_tokens"] += tokens.input
+    entry["output_tokens"] += tokens.output
+    entry["tokens"] += tokens.total
+    if price is not None:
+        cost = (tokens.input * price.input + tokens.output * price.output) / 1_000_000
+        entry["cost_usd"] = round(float(entry.get("cost_usd", 0.0)) + cost, 9)
+    by_model[label] = entry
+    usage["by_model"] = by_model

@@ -33,7 +33,8 @@ STEP_START = "Step {step_id}: {step}"
 
 CRITIC = """You are the critic of an autonomous agent. Judge whether the step's result
 achieves the step. Decide: accept (done), revise (the worker should try again, say what to
-fix), replan (the plan itself is wrong), or fail (the goal cannot be reached).
+fix), replan (the plan itself is wrong), or fail (the goal cannot be reached). Give your
+confidence in the decision, from 0 (a guess) to 1 (certain).
 
 Goal: {goal}
 Step {step_id}: {step}

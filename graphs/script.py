@@ -7,6 +7,9 @@ structured-output call such as a plan or a verdict), `tokens` (usage to report) 
 `error` (the call raises, to exercise failure paths) or `latency_seconds` (a slow model).
 A tool call's `raw_args` (or a string `structured`) are arguments as a model sends them,
 unparsed: broken JSON there lands in `invalid_tool_calls`, as it does from ChatOpenAI.
+
+A role with a model cascade scripts each model under `<role>:<model name>` (`critic:strong`);
+the cascade's first model also answers from the role's own script (graphs/models.py).
 """
 
 from __future__ import annotations
@@ -76,13 +79,21 @@ def parse_script(data: Any, *, source: str) -> Script:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a script maps roles ({', '.join(ROLES)}) to responses")
-    unknown = sorted(set(data) - set(ROLES))
+    unknown = sorted(key for key in data if str(key).partition(":")[0] not in ROLES)
     if unknown:
-        raise ConfigError(f"{source}: unknown script role(s) {unknown}; roles are {list(ROLES)}")
+        raise ConfigError(
+            f"{source}: unknown script role(s) {unknown}; roles are {list(ROLES)} "
+            "(or <role>:<cascade model name>)"
+        )
     try:
         return {role: RoleScript.model_validate(value) for role, value in data.items()}
     except ValueError as exc:
         raise ConfigError(f"{source}: invalid script: {exc}") from exc
+
+
+def script_key(role: str, name: str | None) -> str:
+    """Where a cascade model's own responses are: `critic:strong` (the role's, unnamed)."""
+    return f"{role}:{name}" if name else role
 
 
 def load_script_file(path: Path) -> Script:

@@ -26,14 +26,44 @@ from tools.sandbox import SandboxLimits
 Provider = Literal["auto", "scripted", "openai"]
 
 
-class RoleModel(BaseModel):
-    """Per-role overrides (a cheap critic model, say)."""
+class ModelChoice(BaseModel):
+    """One model: its provider, name and temperature (unset: the spec's defaults)."""
 
     model_config = {"extra": "forbid"}
 
     provider: Provider | None = None
     name: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class RoleModel(ModelChoice):
+    """Per-role overrides (a cheap critic model, say), or a cascade: models tried in order,
+    cheap first, escalating to the next when a reply cannot be read, a verdict's confidence
+    is low, or the step was revised too often (graphs/model_cascade.py)."""
+
+    cascade: list[ModelChoice] | None = Field(
+        default=None,
+        min_length=1,
+        validation_alias=AliasChoices("cascade", "models"),
+        description="ordered models for the role, cheapest first",
+    )
+
+    @model_validator(mode="after")
+    def _cascade_or_one_model(self) -> RoleModel:
+        if self.cascade is not None and (self.provider is not None or self.name is not None):
+            raise ValueError(
+                "give either provider/name or a cascade, not both (the cascade lists the models)"
+            )
+        return self
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, in USD per million tokens (evals report cost per task by model)."""
+
+    model_config = {"extra": "forbid"}
+
+    input: float = Field(ge=0, description="USD per million input tokens")
+    output: float = Field(ge=0, description="USD per million output tokens")
 
 
 class ModelConfig(BaseModel):
@@ -46,6 +76,15 @@ class ModelConfig(BaseModel):
     roles: dict[str, RoleModel] = Field(default_factory=dict)
     script: dict[str, Any] | None = None
     script_file: Path | None = None
+    escalate_below_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="a cascade escalates a verdict less sure than this"
+    )
+    escalate_after_revisions: int = Field(
+        default=2, ge=1, description="a cascade starts a step's calls one model up per this many"
+    )
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="by model name or label (openai:gpt-4o-mini)"
+    )
 
     @field_validator("roles")
     @classmethod
@@ -54,6 +93,27 @@ class ModelConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown role(s) {unknown}; roles are {list(ROLES)}")
         return value
+
+    @model_validator(mode="after")
+    def _cascades_are_distinct(self) -> ModelConfig:
+        """Two models of one cascade must differ (by provider and name): each keeps its own
+        script cursor and its own usage; inline `role:name` scripts must name one of them."""
+        for role, override in self.roles.items():
+            seen: list[tuple[str | None, str | None]] = []
+            for index, choice in enumerate(override.cascade or []):
+                key = (choice.provider or self.provider, choice.name)
+                if key in seen:
+                    raise ValueError(
+                        f"roles.{role}.cascade.{index}: the same model as an earlier entry "
+                        f"({key[0]} {key[1] or '(unnamed)'}); give each a distinct name"
+                    )
+                seen.append(key)
+        for key in self.script or {}:
+            role, _, name = str(key).partition(":")
+            cascade = self.roles[role].cascade if role in self.roles else None
+            if name and not any(c.name == name for c in cascade or []):
+                raise ValueError(f"script.{key}: role {role} has no cascade model named {name!r}")
+        return self
 
 
 class EntropyConfig(BaseModel):

@@ -31,6 +31,7 @@ class Usage(TypedDict):
     active_seconds: float
     started_at: float
     model_calls: dict[str, int]  # per role; also the scripted model's replay cursor
+    by_model: NotRequired[dict[str, dict[str, Any]]]  # per model label (graphs/model_usage)
 
 
 class LoopState(TypedDict):

@@ -25,6 +25,9 @@ class StepVerdict(BaseModel):
         description="accept: done; revise: try again; replan: plan is wrong; fail: give up"
     )
     reason: str = Field(description="one sentence: why")
+    confidence: float = Field(
+        ge=0, le=1, default=1.0, description="how sure you are: 0 a guess, 1 certain"
+    )
 
 
 def deterministic_check(result: str, step_messages: list) -> str | None:
