@@ -110,6 +110,8 @@ class ModelConfig(BaseModel):
                 seen.append(key)
         for key in self.script or {}:
             role, _, name = str(key).partition(":")
+            if role not in ROLES:
+                continue  # parse_script names the unknown role
             cascade = self.roles[role].cascade if role in self.roles else None
             if name and not any(c.name == name for c in cascade or []):
                 raise ValueError(f"script.{key}: role {role} has no cascade model named {name!r}")
