@@ -54,6 +54,8 @@ with warnings.catch_warnings():
 
 DATABASE = "wakeful"
 PROBE_TIMEOUT_S = 5  # libpq rounds connect_timeout up to at least 2 seconds
+STARTING_WAIT_S = 120.0  # a server in crash recovery, at most (stack.postgres.probe_postgres)
+STARTING_POLL_S = 0.5
 RECOVERY_TIMEOUT_S = 120.0  # a start after a crash: how long crash recovery may take
 _READY_POLL_S = 0.2
 
@@ -136,7 +138,10 @@ def ensure_postgres(settings: Settings) -> str:
         with starting("Postgres", redact_url(settings.database_url)):
             probe_postgres(settings.database_url)
         return settings.database_url
-    return _ensure_embedded(settings.data_dir / "pg")
+    url = _ensure_embedded(settings.data_dir / "pg")
+    # Started by another process, it may still be in crash recovery: wait for it.
+    probe_postgres(url, name="embedded PostgreSQL")
+    return url
 
 
 def release_postgres(settings: Settings) -> None:
@@ -155,15 +160,44 @@ def release_postgres(settings: Settings) -> None:
         _let_go(pgdata, entry.server)
 
 
-def probe_postgres(url: str) -> None:
-    """Raise ServiceUnavailable naming DATABASE_URL unless `url` accepts a query."""
-    try:
-        with psycopg.connect(url, connect_timeout=PROBE_TIMEOUT_S, autocommit=True) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        raise ServiceUnavailable(
-            f"DATABASE_URL ({redact_url(url)}) does not answer: {_reason(exc, url)}"
-        ) from None
+def probe_postgres(
+    url: str, *, starting_wait_s: float = STARTING_WAIT_S, name: str = "DATABASE_URL"
+) -> None:
+    """Raise ServiceUnavailable naming `name` (DATABASE_URL) unless `url` accepts a query.
+
+    A server that says it is starting up (crash recovery after an outage, say) is waited
+    for, up to `starting_wait_s`: it will answer soon, and a process started by its
+    supervisor at that moment should come up rather than exit. Anything else fails at once.
+    """
+    deadline = time.monotonic() + starting_wait_s
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=PROBE_TIMEOUT_S, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.Error as exc:
+            if _still_starting(exc) and time.monotonic() < deadline:
+                log.warning("Postgres at %s is starting up; waiting", redact_url(url))
+                time.sleep(STARTING_POLL_S)
+                continue
+            raise ServiceUnavailable(
+                f"{name} ({redact_url(url)}) does not answer: {_reason(exc, url)}"
+            ) from None
+
+
+def _still_starting(exc: psycopg.Error) -> bool:
+    """The server refused with 57P03 (cannot_connect_now): starting up or recovering."""
+    if exc.sqlstate == "57P03":
+        return True
+    text = str(exc)  # libpq reports connection-time refusals as text only
+    return any(
+        phrase in text
+        for phrase in (
+            "the database system is starting up",
+            "the database system is in recovery mode",
+            "the database system is not yet accepting connections",
+        )
+    )
 
 
 def pool_size_for(concurrency: int) -> int:
