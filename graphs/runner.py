@@ -35,6 +35,7 @@ from graphs.models import RoleModels, build_models
 from graphs.nodes.finalize import COMPLETED
 from graphs.spec import AgentSpec
 from graphs.state import initial_state
+from graphs.tracing import task_run, traced
 from stack.errors import ConfigError, LeaseLost, TransitionRefused, WakefulError
 from stack.lifecycle import Lease, LeaseHeld, run_owner
 from stack.task_records import TaskRow, TaskState
@@ -188,10 +189,14 @@ class TaskRunner:
             stop.set()
         loop = asyncio.get_running_loop()
         try:
-            with self.engine.leases.keep(lease, lambda: loop.call_soon_threadsafe(stop.set)):
-                return await self._run_claimed(
-                    claim.task, lease, decision, interrupt_id, listeners, stop
-                )
+            with (
+                self.engine.leases.keep(lease, lambda: loop.call_soon_threadsafe(stop.set)),
+                task_run(claim.task, lease) as trace,
+            ):
+                return trace.ended(await self._run_claimed(
+                    claim.task, lease, decision, interrupt_id, (*listeners, *trace.listeners),
+                    stop,
+                ))
         finally:
             with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
                 await self.lifecycle.release(lease)
@@ -244,7 +249,7 @@ class TaskRunner:
         interrupt_id: str | None,
     ) -> RunResult:
         graph = self.engine.graph
-        config = self.config(task.id, deps.budgets)
+        config = traced(self.config(task.id, deps.budgets))
         snapshot = await graph.aget_state(config)
 
         run_input: Any
