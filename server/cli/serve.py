@@ -230,6 +230,8 @@ class ServeOptions:
     print_report: bool
     shutdown_grace_seconds: float
     worker: bool = True
+    heartbeat_seconds: float = 10.0
+    stalled_after_seconds: float = 30.0
 
 
 @handle_errors
@@ -268,6 +270,13 @@ def serve(
                            "agents here (--no-worker: the HTTP API only, for `wakeful worker` and "
                            "`wakeful scheduler` processes elsewhere)")
     ] = True,
+    heartbeat_seconds: Annotated[
+        float, typer.Option(min=0.1, help="how often this process's worker says it is alive")
+    ] = 10.0,
+    stalled_after_seconds: Annotated[
+        float, typer.Option(min=0.5, help="a worker silent this long is dead: its runs resume "
+                            "(use the same value in every process on the database)")
+    ] = 30.0,
 ) -> None:
     """Serve the API, run tasks and schedule continuous agents, with a live activity view."""
     if iterations is not None and not agent:
@@ -276,8 +285,19 @@ def serve(
     config = settings()
     sock = listen(host, port)  # before the stack starts: a taken port fails at once
     options = ServeOptions(concurrency, iterations, approve, view, print_report,
-                           shutdown_grace_seconds, worker)
+                           shutdown_grace_seconds, worker, heartbeat_seconds,
+                           stalled_after_seconds)
+    worker_options(options)  # refuse a bad pair before the stack starts
     exit_now(run_async(_main(config, specs, sock, options)))
+
+
+def worker_options(options: ServeOptions) -> WorkerOptions:
+    return WorkerOptions(
+        concurrency=options.concurrency,
+        shutdown_grace_seconds=options.shutdown_grace_seconds,
+        heartbeat_seconds=options.heartbeat_seconds,
+        stalled_after_seconds=options.stalled_after_seconds,
+    )
 
 
 async def _main(
@@ -310,9 +330,8 @@ async def _serve(
     stop = asyncio.Event()
     install_stop_handlers(stop)
     server, serving = await _start_api(services, sock)
-    worker = asyncio.create_task(Worker(services, WorkerOptions(
-        concurrency=options.concurrency, shutdown_grace_seconds=options.shutdown_grace_seconds,
-    )).run(stop) if options.worker else services.database.run(stop))
+    worker = asyncio.create_task(Worker(services, worker_options(options)).run(stop)
+                                 if options.worker else services.database.run(stop))
     host, port = sock.getsockname()[:2]
     _banner(f"http://{host}:{port}", token_file, options.concurrency if options.worker else 0,
             applied)

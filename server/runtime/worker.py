@@ -29,7 +29,7 @@ from server.runtime.database_health import is_outage, outage_reason, probe
 from server.runtime.execution import TaskExecution
 from server.runtime.jobs import CONTEXT_KEY, MAINTENANCE_QUEUE, RUN_QUEUE, JobRuntime
 from server.runtime.scheduler import Scheduler
-from stack.errors import WakefulError
+from stack.errors import ConfigError, WakefulError
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -59,6 +59,16 @@ class WorkerOptions:
     scheduler: bool = True
     tasks: bool = True  # False: maintenance (and scheduler) only
     name: str = field(default_factory=default_name)
+
+    def __post_init__(self) -> None:
+        # A worker is declared dead after stalled_after_seconds without a heartbeat: with
+        # less than two heartbeats in that window, a busy but live worker looks dead.
+        if self.stalled_after_seconds < 2 * self.heartbeat_seconds:
+            raise ConfigError(
+                f"--stalled-after-seconds ({self.stalled_after_seconds:g}) must be at least "
+                f"twice --heartbeat-seconds ({self.heartbeat_seconds:g}); every process on "
+                "the database should use the same pair"
+            )
 
 
 class Worker:
