@@ -16,8 +16,8 @@ README); otherwise into the test's temp dir.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -33,6 +33,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+from serve_checks import until
 from wakeful_servers import free_port, own_database, serve_process, server_env
 
 from server.services import Services, open_services
@@ -116,21 +117,10 @@ def ensure_chromium() -> None:
     assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "apt-get left no chromium/chromedriver"
 
 
-async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def eventually() -> Callable[..., Awaitable[Any]]:
     """eventually(check, timeout=, what=): see `until`."""
-    return until
+    return functools.partial(until, interval=0.05)
 
 
 @dataclass

@@ -12,8 +12,8 @@ to be canceled) and `gated` (writes a report, which needs an approval).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from serve_checks import until
 from wakeful_servers import free_port, own_database, serve_process, server_env
 
 from server.services import Services, open_services
@@ -92,18 +93,6 @@ def api_db(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     """A database of this module's own on the session's Postgres, and a data dir."""
     with own_database(pg_url, "wk_api") as url:
         yield url, tmp_path_factory.mktemp("data")
-
-
-async def until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -187,4 +176,4 @@ def sse() -> Callable[[httpx.Response], AsyncIterator[SseEvent]]:
 @pytest.fixture
 def eventually() -> Callable[..., Awaitable[Any]]:
     """eventually(check, timeout=, what=): see `until`."""
-    return until
+    return functools.partial(until, interval=0.02)
