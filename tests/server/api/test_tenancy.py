@@ -82,7 +82,8 @@ async def test_a_tenant_admin_stops_only_its_own_tenant(api, eventually):
         async def canceled():
             return (await acme.get(f"/tasks/{waiting}")).json()["state"] == "canceled"
 
-        await eventually(canceled, timeout=20, what="acme's task canceled by its kill switch")
+        # a running task ends at its next node boundary: on a busy machine that can take a while
+        await eventually(canceled, timeout=120, what="acme's task canceled by its kill switch")
         refused = await acme.post("/tasks", json={"goal": "no", "agent": "quick"})
         assert refused.status_code == 409 and "kill switch" in refused.json()["detail"]
 
