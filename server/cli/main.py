@@ -35,7 +35,7 @@ COMMANDS: dict[str, Entry] = {
                        "run maintenance; runs no tasks (Ctrl-C / SIGTERM)."),
     "task": Entry("server.cli.task", "app", "Send tasks, follow them, answer their approvals."),
     "agent": Entry("server.cli.agent", "app", "Apply agent specs and run continuous agents."),
-    "killswitch": Entry("server.cli.killswitch", "app", "The global kill switch."),
+    "killswitch": Entry("server.cli.killswitch", "app", "Kill switches: global, or a tenant's."),
     "db": Entry("server.cli.db", "app", "The database: its size, and retention."),
     "tenant": Entry("server.cli.tenant", "app", "Tenants: who owns tasks, agents and tokens."),
     "token": Entry("server.cli.token", "app", "API tokens: a tenant and a role each."),
