@@ -11,6 +11,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from evals import model_cost
 from evals.dataset import Dataset, Scenario, parse_expectations
 from evals.evaluators import EVALUATORS, EvalContext, Expectation, Score
 from evals.evaluators.budgets import use_ratios
@@ -93,9 +94,11 @@ def expectations_for(
 
 def usage_metrics(trace: Trace) -> dict[str, Any]:
     """What the report plots per run. `budget_use` is the highest share of a count budget
-    (iterations, tool calls, tokens) the run used; run time is left out (wall clock)."""
+    (iterations, tool calls, tokens) the run used; run time is left out (wall clock).
+    `by_model` and `cost_usd` are what the run cost per model, and in all (priced models)."""
     usage = trace.usage
     ratios = use_ratios(trace)
+    models = model_cost.task_models(usage, trace.events)
     return {
         "budget_use": max((v for k, v in ratios.items() if k != "active_seconds"), default=0.0),
         "tokens": int(usage.get("tokens") or 0),
@@ -103,6 +106,8 @@ def usage_metrics(trace: Trace) -> dict[str, Any]:
         "iterations": int(usage.get("iterations") or 0),
         "active_seconds": round(float(usage.get("active_seconds") or 0.0), 3),
         "nodes": len(trace.nodes),
+        "by_model": models,
+        "cost_usd": model_cost.task_cost(models),
     }
 
 

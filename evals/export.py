@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import history
+from evals.model_cost import task_models
 from evals.trace import TRACE_SUFFIX, Trace, jsonable
 from graphs.engine import Engine
 from stack.errors import ConfigError
@@ -73,7 +74,8 @@ async def _all_events(engine: Engine, task_id: str) -> list[EventRow]:
 
 
 def usage_summary(task_usage: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The task's usage counters plus token totals per role, from the model_call events."""
+    """The task's usage counters plus token totals per role, from the model_call events, and
+    per model (its calls, tokens and cost)."""
     calls = [e["data"] for e in events if e["type"] == "model_call"]
     by_role: dict[str, int] = {}
     for call in calls:
@@ -90,6 +92,7 @@ def usage_summary(task_usage: dict[str, Any], events: list[dict[str, Any]]) -> d
         "input_tokens": sum(int(c.get("input_tokens", 0)) for c in calls),
         "output_tokens": sum(int(c.get("output_tokens", 0)) for c in calls),
         "tokens_by_role": dict(sorted(by_role.items())),
+        "by_model": task_models(task_usage, events),
     }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from evals import model_cost
 from evals.evaluate import TraceResult
 from evals.pass_k import pass_at_k, pass_hat_k_curve
 from stack.errors import ConfigError
@@ -105,6 +106,12 @@ class Report:
             "evaluators": {name: sum(v) / len(v) for name, v in evaluators.items()},
         }
 
+    def cost_by_model(self, scenario: str | None = None) -> list[dict[str, Any]]:
+        """Mean calls, tokens and cost (USD, None where unpriced) per task of each model, over
+        one scenario's runs, or over every run."""
+        runs = self.runs_of(scenario) if scenario is not None else self.runs
+        return model_cost.per_task_by_model([r.usage.get("by_model") or {} for r in runs])
+
     @property
     def all_passed(self) -> bool:
         return bool(self.runs) and all(r.passed for r in self.runs)
@@ -128,6 +135,7 @@ class Report:
             "created_at": self.created_at,
             "options": self.options,
             "summary": self.overall(),
+            "cost_by_model": self.cost_by_model(),
             "scenarios": [
                 {
                     "name": s.name,
@@ -141,6 +149,7 @@ class Report:
                     "evaluators": s.evaluators,
                     "skipped": s.skipped,
                     "failures": s.failures,
+                    "cost_by_model": self.cost_by_model(s.name),
                 }
                 for s in self.summaries()
             ],

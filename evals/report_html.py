@@ -51,6 +51,26 @@ def _summary_table(report: Report) -> str:
     )
 
 
+def _cost_table(report: Report) -> str:
+    """Per scenario and model: mean calls, tokens and cost per task (— where unpriced)."""
+    rows = []
+    for s in report.summaries():
+        for row in report.cost_by_model(s.name):
+            cost = "—" if row["cost_usd"] is None else f"${row['cost_usd']:.6f}"
+            rows.append(
+                f"<tr><td>{escape(s.name)}</td><td>{escape(row['model'])}</td>"
+                f"<td>{row['runs']}/{s.runs}</td><td>{row['calls']:.1f}</td>"
+                f"<td>{row['input_tokens']:.0f}</td><td>{row['output_tokens']:.0f}</td>"
+                f"<td>{cost}</td></tr>"
+            )
+    return (
+        "<table><tr><th>scenario</th><th>model</th><th>runs using it</th><th>calls/task</th>"
+        "<th>input tokens/task</th><th>output tokens/task</th><th>cost/task (USD)</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
 def _run_row(run: TraceResult, evaluators: list[str]) -> str:
     cells = []
     for name in evaluators:
@@ -132,6 +152,8 @@ def render(report: Report) -> str:
         _summary_table(report),
         "<h2>Metric distributions</h2>",
         _img(plots.distributions(report), "metric distributions"),
+        "<h2>Cost per task by model</h2>",
+        _cost_table(report),
         "<h2>Evaluators</h2>",
         f"<table><tr><th>evaluator</th><th>pass rate</th></tr>{evaluator_rows}</table>",
     ]

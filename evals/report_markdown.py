@@ -13,6 +13,27 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _usd(value: float | None) -> str:
+    return "—" if value is None else f"${value:.6f}"
+
+
+def _cost_table(report: Report, summaries: list) -> list[str]:
+    """Per scenario and model: mean calls, tokens and cost per task (— where unpriced)."""
+    lines = [
+        "| scenario | model | runs using it | calls/task | input tokens/task | "
+        "output tokens/task | cost/task (USD) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        for row in report.cost_by_model(s.name):
+            lines.append(
+                f"| {s.name} | {_cell(row['model'])} | {row['runs']}/{s.runs} | "
+                f"{row['calls']:.1f} | {row['input_tokens']:.0f} | {row['output_tokens']:.0f} | "
+                f"{_usd(row['cost_usd'])} |"
+            )
+    return lines
+
+
 def render(report: Report) -> str:
     overall = report.overall()
     options = report.options
@@ -43,6 +64,7 @@ def render(report: Report) -> str:
         lines.append(
             f"| {s.name} | {s.runs} | {s.passed} | {_pct(s.pass_rate)} | {last:.3f} | {failing} |"
         )
+    lines += ["", "## Cost per task by model", "", *_cost_table(report, summaries)]
     lines += ["", "## Evaluators", "", "| evaluator | pass rate |", "|---|---|"]
     lines += [f"| {name} | {_pct(rate)} |" for name, rate in sorted(overall["evaluators"].items())]
     for s in summaries:
