@@ -6,9 +6,11 @@ A node is `async def node(run: NodeRun) -> dict | Command`. Nodes route with `Co
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +19,14 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from graphs.branch_context import BranchChannel, BranchView, scripted_roles
 from graphs.context import AgentDeps, deps_of
 from graphs.events import BUDGET_EXHAUSTED
 from graphs.state import AgentState, Usage, new_usage
 
 FINALIZE = "finalize"
-UNSTOPPABLE = frozenset({"finalize", "memorize"})  # these run even after a stop
+# these run even after a stop (the join only books what the branches did)
+UNSTOPPABLE = frozenset({"finalize", "memorize", "join"})
 LONG_NODES = frozenset({"planner", "worker", "tools", "critic"})  # model or tool calls
 CRASH_AFTER_FLUSH_ENV = "WAKEFUL_CRASH_AFTER_FLUSH"
 
@@ -46,6 +50,7 @@ class NodeRun:
     state: AgentState
     deps: AgentDeps
     started: float
+    branch: BranchView | None = None  # set inside a branch of a fan-out (graphs/branches)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -56,6 +61,13 @@ class NodeRun:
         usage["model_calls"] = dict(usage["model_calls"])
         return usage  # type: ignore[return-value]
 
+    def live(self, usage: Usage) -> Usage:
+        """`usage` to check a budget against now: in a branch, with what the sibling
+        branches have spent so far (elsewhere, `usage` itself)."""
+        if self.branch is None:
+            return usage
+        return self.branch.live(dict(usage))  # type: ignore[return-value]
+
 
 Node = Callable[[NodeRun], Awaitable[dict[str, Any] | Command]]
 
@@ -63,6 +75,9 @@ Node = Callable[[NodeRun], Awaitable[dict[str, Any] | Command]]
 def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | Command]]:
     async def run_node(state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | Command:
         deps = await deps_of(runtime)
+        view = None
+        if state.get("branch"):
+            deps, state, view = _in_branch(deps, state)
         stop = await deps.channel.boundary(
             name, announce=name in LONG_NODES, scope=_node_run_scope(name)
         )
@@ -71,7 +86,7 @@ def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | 
         if name not in UNSTOPPABLE and (stop or state.get("stop_reason") == "canceled"):
             await deps.channel.flush()
             return Command(goto=FINALIZE, update={"stop_reason": "canceled"})
-        run = NodeRun(name=name, state=state, deps=deps, started=time.monotonic())
+        run = NodeRun(name=name, state=state, deps=deps, started=time.monotonic(), branch=view)
         try:
             result = await _run_and_flush(node, run)
         except BudgetExhausted as exc:
@@ -80,14 +95,40 @@ def boundary(name: str, node: Node) -> Callable[..., Awaitable[dict[str, Any] | 
                 {"budget": exc.budget, "node": name, "usage": dict(exc.usage)},
                 key=f"budget:{exc.budget}",
             )
-            result = Command(goto=FINALIZE, update={"stop_reason": exc.budget, "usage": exc.usage})
             await deps.channel.flush(usage=dict(exc.usage))
+            usage = view.own(dict(exc.usage)) if view is not None else exc.usage
+            result = Command(goto=FINALIZE, update={"stop_reason": exc.budget, "usage": usage})
         except RunStopped:
             result = Command(goto=FINALIZE, update={"stop_reason": "canceled"})
         return result
 
     run_node.__name__ = name
     return run_node
+
+
+def _in_branch(deps: AgentDeps, state: AgentState) -> tuple[AgentDeps, AgentState, BranchView]:
+    """What a node of a branch runs with: the branch's channel, the task's usage."""
+    branch = state["branch"]
+    assert branch is not None
+    view = BranchView(deps.extras, dict(branch), scripted_roles(deps.models))
+    channel = BranchChannel(deps.channel, branch["step"])
+    usage = view.task_usage(dict(state.get("usage") or new_usage(time.time())))
+    return (
+        dataclasses.replace(deps, channel=channel),
+        {**state, "usage": usage},  # type: ignore[typeddict-item]
+        view,
+    )
+
+
+def _own_usage(run: NodeRun, result: dict[str, Any] | Command) -> dict[str, Any] | Command:
+    """Inside a branch, the usage a node returns goes back to the branch's own."""
+    update = result.update if isinstance(result, Command) else result
+    if run.branch is None or not isinstance(update, dict) or "usage" not in update:
+        return result
+    update = {**update, "usage": run.branch.own(dict(update["usage"]))}
+    if isinstance(result, Command):
+        return Command(goto=result.goto, update=update, graph=result.graph, resume=result.resume)
+    return update
 
 
 def _node_run_scope(name: str) -> str | None:
@@ -119,15 +160,24 @@ async def _run_and_flush(node: Node, run: NodeRun) -> dict[str, Any] | Command:
     update = result.update if isinstance(result, Command) else result
     usage = update.get("usage") if isinstance(update, dict) else None
     await run.deps.channel.flush(usage=dict(usage) if usage else None)
-    _crash_after_flush_if_asked(run.name)
-    return result
+    _crash_after_flush_if_asked(run)
+    return _own_usage(run, result)
 
 
-def _crash_after_flush_if_asked(node: str) -> None:
+_flushed: Counter[str] = Counter()  # node runs flushed in this process, for the hook
+
+
+def _crash_after_flush_if_asked(run: NodeRun) -> None:
     """Crash-test hook (leave it unset in production): WAKEFUL_CRASH_AFTER_FLUSH=<node>
     SIGKILLs the process once that node's events are written and before LangGraph
-    checkpoints the node — the window where a resumed run writes them again."""
-    if os.environ.get(CRASH_AFTER_FLUSH_ENV) == node:
+    checkpoints the node — the window where a resumed run writes them again.
+    `<node>@<step>` names the node in the branch of that plan step, `…#<n>` its n-th run."""
+    wanted = os.environ.get(CRASH_AFTER_FLUSH_ENV)
+    if not wanted:
+        return
+    name = run.name if run.branch is None else f"{run.name}@{run.branch.step}"
+    _flushed[name] += 1
+    if wanted in (name, f"{name}#{_flushed[name]}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

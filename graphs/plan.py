@@ -101,6 +101,16 @@ def next_ready_step(plan: list[PlanStep]) -> PlanStep | None:
     return None
 
 
+def ready_steps(plan: list[PlanStep], limit: int) -> list[PlanStep]:
+    """Up to `limit` pending steps whose dependencies are all done, in plan order (the
+    first is `next_ready_step`'s): the steps that can run at the same time."""
+    done = {s["id"] for s in plan if s["status"] == "done"}
+    ready = [
+        s for s in plan if s["status"] == "pending" and all(d in done for d in s["depends_on"])
+    ]
+    return ready[: max(limit, 1)]
+
+
 def find_step(plan: list[PlanStep], step_id: str | None) -> PlanStep | None:
     return next((s for s in plan if s["id"] == step_id), None)
 

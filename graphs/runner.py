@@ -256,7 +256,10 @@ class TaskRunner:
         if not snapshot.values:
             run_input = initial_state(task.goal, time.time())
         elif snapshot.interrupts:
-            pending = snapshot.interrupts[0]
+            # several wait when parallel plan steps each ask: answered one at a time, by id
+            pending = next(
+                (i for i in snapshot.interrupts if i.id == interrupt_id), snapshot.interrupts[0]
+            )
             if decision is None or interrupt_id not in (None, pending.id):
                 # nobody answered this request yet (a crash came between the interrupt and
                 # its bookkeeping, or the answer was for an earlier request): wait again
@@ -266,7 +269,7 @@ class TaskRunner:
                 _decision_event(pending.value, decision),
                 key=f"approval_decided:{pending.id}",
             )
-            run_input = Command(resume=decision.model_dump())
+            run_input = Command(resume={pending.id: decision.model_dump()})
         else:
             run_input = None  # resume from the last checkpoint
 

@@ -234,6 +234,8 @@ class AgentSpec(BaseModel):
     code: SandboxLimits = Field(default_factory=SandboxLimits)  # run_python / run_shell limits
     pii: PiiConfig = Field(default_factory=PiiConfig)  # mask personal data in tool output
     autonomous: Autonomous | None = None
+    # Plan steps whose dependencies are met run concurrently, this many at once (1: one by one)
+    max_parallel_steps: int = Field(default=1, ge=1, le=16)
 
     @field_validator("mcp_servers")
     @classmethod

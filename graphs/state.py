@@ -53,6 +53,25 @@ class Verdict(TypedDict):
     source: Literal["check", "model"]
 
 
+class BranchInfo(TypedDict):
+    """Set in the state of a plan step running as a branch of a fan-out (graphs/branches)."""
+
+    step: str  # the step this branch works on
+    fanout: str  # the fan-out it belongs to
+    base: dict[str, Any]  # the task's usage when the fan-out began
+    index: int  # the branch's place in the fan-out (plan order)
+    width: int  # how many branches the fan-out has
+
+
+def merge_branch_results(
+    left: list[dict[str, Any]] | None, right: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """Branches add their results; the join empties the list (it writes None)."""
+    if right is None:
+        return []
+    return [*(left or []), *right]
+
+
 class AgentState(TypedDict, total=False):
     goal: str
     plan: list[PlanStep]
@@ -68,6 +87,8 @@ class AgentState(TypedDict, total=False):
     verdicts: list[Verdict]
     stop_reason: str | None
     output: str | None
+    branch: BranchInfo | None  # only in a branch's own state
+    branch_results: Annotated[list[dict[str, Any]], merge_branch_results]  # until the join
 
 
 def new_usage(now: float) -> Usage:

@@ -80,4 +80,6 @@ def _route(run: NodeRun) -> str:
     if state["phase"] != "judged" or not state["verdicts"]:
         return "worker"
     decision = state["verdicts"][-1]["decision"]
+    if decision == "accept" and state.get("branch"):
+        return FINALIZE  # a branch's one step is done: the branch ends (graphs/branches.py)
     return {"accept": "worker", "revise": "worker", "replan": "planner"}.get(decision, FINALIZE)

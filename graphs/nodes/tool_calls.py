@@ -138,9 +138,11 @@ async def tools(run: NodeRun) -> Command:
     messages: list[ToolMessage] = []
     image_messages: list[HumanMessage] = []  # after every tool message of this turn
     for call in ai.tool_calls:
-        if budget := exhausted_before_tool_call(usage, deps.budgets, run.elapsed()):
+        if budget := exhausted_before_tool_call(run.live(usage), deps.budgets, run.elapsed()):
             raise BudgetExhausted(budget, usage)
         usage["tool_calls"] += 1
+        if run.branch is not None:  # the sibling branches see this call at once
+            run.branch.own(dict(usage))
         approval = approvals.get(call["id"])
         answers: list[str] = []
         pii: dict[str, Any] = {}

@@ -7,17 +7,17 @@ the entropy monitor and back, as a turn whose tools all failed would.
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, SystemMessage
 from langgraph.types import Command
 
 from graphs import prompts
 from graphs.boundary import FINALIZE, BudgetExhausted, NodeRun
+from graphs.branches import fan_out, step_marker
 from graphs.budgets import exhausted_before_worker_turn
-from graphs.heuristic_script import STEP_MARKER
 from graphs.invalid_tool_calls import answer_invalid_calls, with_call_ids
 from graphs.model_calls import call_model
 from graphs.nodes.planner import _tool_hints
-from graphs.plan import find_step, next_ready_step, render_plan
+from graphs.plan import find_step, ready_steps, render_plan
 from graphs.state import PlanStep
 
 
@@ -43,14 +43,18 @@ async def worker(run: NodeRun) -> Command:
     step = find_step(state["plan"], state["current_step"])
     new_messages = []
     if step is None or step["status"] != "pending":
-        step = next_ready_step(state["plan"])
-        if step is None:
+        if run.branch is not None:  # a branch works on its one step only
+            return Command(goto=FINALIZE)
+        ready = ready_steps(state["plan"], deps.spec.max_parallel_steps)
+        if not ready:
             return Command(goto=FINALIZE, update={"current_step": None})
-        marker = prompts.STEP_START.format(step_id=step["id"], step=step["description"])
-        new_messages.append(HumanMessage(marker, additional_kwargs={STEP_MARKER: step["id"]}))
+        if len(ready) > 1:
+            return await fan_out(run, ready)
+        step = ready[0]
+        new_messages.append(step_marker(step))
 
     usage = run.usage()
-    if budget := exhausted_before_worker_turn(usage, deps.budgets, run.elapsed()):
+    if budget := exhausted_before_worker_turn(run.live(usage), deps.budgets, run.elapsed()):
         raise BudgetExhausted(budget, usage)
 
     hints = {
