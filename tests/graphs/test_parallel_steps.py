@@ -23,6 +23,7 @@ from steps_mcp_server import server_config
 
 from evals.evaluators.graph import parallel_path
 from evals.export import export_trace
+from graphs.approval import ApprovalDecision
 from graphs.runner import TaskRunner
 from graphs.spec import AgentSpec, parse_agent_spec
 
@@ -278,3 +279,33 @@ async def test_crash_mid_fan_out_resumes_the_unfinished_branch(engine, settings,
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     calls = [e.data["tool_call_id"] for e in events if e.type == "tool_call"]
     assert len(calls) == len(set(calls)) == 3
+
+
+async def test_approvals_in_two_branches_are_answered_one_at_a_time(engine, events_of, tmp_path):
+    log = tmp_path / "steps.jsonl"
+    worker = rounds(
+        [call(SLOW, name="a", seconds=0), call(SLOW, name="b", seconds=0)],
+        ["a done.", "b done."],
+    )
+    data = spec_data("parallel-approvals", log, worker, plan(("a", []), ("b", [])))
+    data["tools"]["policies"] = {"st.slow_step": "approval"}
+    spec = parse_agent_spec(data)
+    runner = TaskRunner(engine)
+    task = await runner.submit("Do a and b, with approval.", spec)
+    waiting = await asyncio.wait_for(runner.run(task.id), timeout=180)
+    assert waiting.waiting and sorted(i["step"] for i in waiting.interrupts) == ["a", "b"]
+    assert effects(log) == []
+
+    second = next(i for i in waiting.interrupts if i["step"] == "b")
+    approve = ApprovalDecision(action="approve", decided_by="test")
+    answered = await runner.run(task.id, decision=approve, interrupt_id=second["id"])
+    assert answered.waiting and [i["step"] for i in answered.interrupts] == ["a"]
+    assert effects(log) == ["b"]  # b ran; a still waits
+
+    done = await runner.run(task.id, decision=approve, interrupt_id=answered.interrupts[0]["id"])
+    assert (done.task.state, done.task.stop_reason) == ("completed", "completed")
+    assert sorted(effects(log)) == ["a", "b"]
+    events = await events_of(task.id)
+    decided = [e.data["tool_call_id"] for e in events if e.type == "approval_decided"]
+    assert len(decided) == len(set(decided)) == 2
+    assert sorted(e.data["step"] for e in events if e.type == "step_completed") == ["a", "b"]
