@@ -48,6 +48,7 @@ class Span:
     start: int
     end: int
     resource: dict[str, Any]
+    events: list[str]
 
 
 def _value(any_value: Any) -> Any:
@@ -113,6 +114,7 @@ class Receiver:
                             s.start_time_unix_nano,
                             s.end_time_unix_nano,
                             resource,
+                            [event.name for event in s.events],
                         )
                     )
 
@@ -178,6 +180,7 @@ async def test_an_approved_task_is_one_trace_of_two_linked_runs(engine, receiver
     assert first.attributes["wakeful.approvals.waiting"] == 1
     assert second.attributes["wakeful.task.state"] == "completed"
     assert first.links == []
+    assert first.events == ["approval_requested"] and second.events == ["approval_decided"]
     [(linked_trace, linked_span, link_attributes)] = second.links
     assert (linked_trace, linked_span) == (trace_id, first.span_id)
     assert link_attributes["wakeful.link"] == "previous_run"
