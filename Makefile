@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LANGSMITH_TRACING := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint setup clean bench studio test-a2a
+.PHONY: run test lint setup clean bench studio test-a2a test-mcp
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ test: lint
 # the kit's source comes from a local mirror (--mirror / A2A_TCK_MIRROR), see the script.
 test-a2a: $(STAMP)
 	$(BIN)/python tests/a2a_tck/run_tck.py
+
+# /mcp with the MCP Inspector's CLI and the MCP conformance suite (npm; installed once into
+# ~/.cache/wakeful-npm or $WAKEFUL_NPM_DIR); also part of `make test`. Prints the results.
+test-mcp: $(STAMP)
+	$(BIN)/pytest tests/server/api/test_mcp_thirdparty.py -v -s
 
 # -P: benchmarks/memory.py must not shadow the memory package.
 # Each prints JSON (with its history of levers); sized to finish within 15 minutes together.

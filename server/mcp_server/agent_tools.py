@@ -13,6 +13,7 @@ is canceled is an error result; bad input (no goal, unknown budgets) too, with t
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from typing import Any
 
 import mcp.types as types
@@ -25,6 +26,12 @@ from server.a2a.follow import follow
 from server.services import Principal, Services, TaskView
 from stack.errors import WakefulError
 
+INSTRUCTIONS = """\
+Each tool is an agent of your tenant (`default` is the general agent). Call one with a
+`goal` (and optional `budgets`): the call runs a task until it ends, which can take minutes,
+and returns the agent's output (structured: task_id, state, stop_reason, output). When the
+task needs a person's decision on a risky action, you are asked through elicitation if your
+client supports it; otherwise the result says that the task waits and how to answer it."""
 SCOPE_KEY = "wakeful.principal"
 DEFAULT_TOOL = "default"
 UNKNOWN_OUTCOME = "unknown_outcome"
@@ -42,14 +49,16 @@ INPUT_SCHEMA: dict[str, Any] = {
     "required": ["goal"],
     "additionalProperties": False,
 }
+# Nullable fields as anyOf branches of one type each: a type list is valid JSON Schema, but
+# clients mapping schemas onto a one-type dialect (Gemini's OpenAPI subset) reject it.
 OUTPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "task_id": {"type": "string"},
         "state": {"type": "string"},
-        "stop_reason": {"type": ["string", "null"]},
-        "output": {"type": ["string", "null"]},
-        "waiting_for": {"type": ["object", "null"]},
+        "stop_reason": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "output": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "waiting_for": {"anyOf": [{"type": "object"}, {"type": "null"}]},
     },
     "required": ["task_id", "state"],
 }
@@ -65,7 +74,9 @@ OUTCOME_FORM: dict[str, Any] = {
     "type": "object",
     "properties": {
         "action": {
-            "type": "string", "enum": ["done", "retry", "skip"], "title": "What happened",
+            "type": "string",
+            "enum": ["done", "retry", "skip"],
+            "title": "What happened",
             "description": "done: it happened; retry: run it again; skip: go on without it",
         },
         "comment": {"type": "string", "title": "Comment"},
@@ -75,7 +86,7 @@ OUTCOME_FORM: dict[str, Any] = {
 
 
 def build_server(services: Services) -> Server:
-    server: Server = Server("wakeful", instructions=__doc__)
+    server: Server = Server("wakeful", version=version("wakeful"), instructions=INSTRUCTIONS)
 
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
@@ -146,8 +157,11 @@ async def _ask(
     """The user's decision through elicitation, or None when it cannot (or need not) be had."""
     session = server.request_context.session
     wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
-    if request is None or not principal.allows("approver") or \
-            not session.check_client_capability(wanted):
+    if (
+        request is None
+        or not principal.allows("approver")
+        or not session.check_client_capability(wanted)
+    ):
         return None
     outcome = request.get("kind") == UNKNOWN_OUTCOME
     verb = "did this happen" if outcome else "may the agent do this"
@@ -155,7 +169,8 @@ async def _ask(
     if request.get("rationale"):
         message += f" ({request['rationale']})"
     answer = await session.elicit_form(
-        message, OUTCOME_FORM if outcome else APPROVAL_FORM,
+        message,
+        OUTCOME_FORM if outcome else APPROVAL_FORM,
         related_request_id=server.request_context.request_id,
     )
     content = answer.content or {}
@@ -177,12 +192,17 @@ def _result(view: TaskView) -> types.CallToolResult:
     task = view.task
     waiting = view.approval if task.state == "input-required" else None
     structured = {
-        "task_id": task.id, "state": task.state, "stop_reason": task.stop_reason,
-        "output": task.output, "waiting_for": waiting,
+        "task_id": task.id,
+        "state": task.state,
+        "stop_reason": task.stop_reason,
+        "output": task.output,
+        "waiting_for": waiting,
     }
     if waiting is not None:
-        text = (f"Task {task.id} waits for a decision on {waiting.get('tool')}; answer it with "
-                f"POST /tasks/{task.id}/approval (or an A2A reply), then read the task.")
+        text = (
+            f"Task {task.id} waits for a decision on {waiting.get('tool')}; answer it with "
+            f"POST /tasks/{task.id}/approval (or an A2A reply), then read the task."
+        )
     else:
         text = task.output or f"Task {task.id} {task.state}: {task.stop_reason or ''}".strip()
     failed = task.state in ("failed", "canceled", "rejected")
