@@ -6,7 +6,9 @@ sleeping `--tool-seconds`) once and answers; the models are scripted (`--model-s
 latency per worker call). Both agents run through `TaskRunner` on the engine's Postgres
 (task rows, events, checkpoints, durability "sync"), alternating, `--tasks` times each
 after a warm-up. The JSON on stdout: the median wall time of each and `speedup`
-(sequential / parallel). Progress goes to stderr.
+(sequential / parallel), and the same for the steps alone (`steps_speedup`: from the plan
+event to the last step_completed, without the MCP server's start, planning and the end of
+the task). Progress goes to stderr.
 
     python -P benchmarks/parallel_steps.py --tasks 3
 """
@@ -88,7 +90,8 @@ def agent(parallel: int, log: Path, tool_seconds: float, model_seconds: float) -
     )
 
 
-async def timed_task(engine: Engine, spec: AgentSpec) -> float:
+async def timed_task(engine: Engine, spec: AgentSpec) -> tuple[float, float]:
+    """The task's wall time, and the time its steps took (plan event to last step done)."""
     runner = TaskRunner(engine)
     task = await runner.submit(f"Do the four steps ({uuid.uuid4().hex[:6]})", spec)
     started = time.perf_counter()
@@ -98,7 +101,10 @@ async def timed_task(engine: Engine, spec: AgentSpec) -> float:
         raise RuntimeError(
             f"{spec.name}: task ended {result.task.state} ({result.task.stop_reason})"
         )
-    return elapsed
+    events = await engine.records.list_events(task.id, limit=10_000)
+    planned = min(e.ts for e in events if e.type == "plan")
+    done = max(e.ts for e in events if e.type == "step_completed")
+    return elapsed, (done - planned).total_seconds()
 
 
 def progress(message: str) -> None:
@@ -110,6 +116,7 @@ async def measure(tasks: int, tool_seconds: float, model_seconds: float) -> dict
     settings = settings.model_copy(update={"durability": "sync"})
     engine = await Engine.open(settings, url=settings.database_url)
     times: dict[int, list[float]] = {1: [], 4: []}
+    steps: dict[int, list[float]] = {1: [], 4: []}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             specs = {
@@ -121,7 +128,9 @@ async def measure(tasks: int, tool_seconds: float, model_seconds: float) -> dict
                 await timed_task(engine, spec)
             for index in range(tasks):
                 for parallel, spec in specs.items():
-                    times[parallel].append(await timed_task(engine, spec))
+                    elapsed, in_steps = await timed_task(engine, spec)
+                    times[parallel].append(elapsed)
+                    steps[parallel].append(in_steps)
                 progress(
                     f"run {index + 1}/{tasks}: sequential {times[1][-1]:.2f} s, "
                     f"parallel {times[4][-1]:.2f} s"
@@ -129,6 +138,7 @@ async def measure(tasks: int, tool_seconds: float, model_seconds: float) -> dict
     finally:
         await engine.close()
     sequential, parallel = statistics.median(times[1]), statistics.median(times[4])
+    steps_sequential, steps_parallel = statistics.median(steps[1]), statistics.median(steps[4])
     return {
         "plan": "4 independent steps, one slow side-effecting MCP tool call each",
         "tool_seconds": tool_seconds,
@@ -137,6 +147,10 @@ async def measure(tasks: int, tool_seconds: float, model_seconds: float) -> dict
         "sequential_seconds": round(sequential, 3),
         "parallel_seconds": round(parallel, 3),
         "speedup": round(sequential / parallel, 2),
+        # the part parallelism changes: from the plan to the last step done (event times)
+        "steps_sequential_seconds": round(steps_sequential, 3),
+        "steps_parallel_seconds": round(steps_parallel, 3),
+        "steps_speedup": round(steps_sequential / steps_parallel, 2),
         "sequential_runs": [round(t, 3) for t in times[1]],
         "parallel_runs": [round(t, 3) for t in times[4]],
     }

@@ -5,7 +5,8 @@ from __future__ import annotations
 PLANNER = """You are the planner of an autonomous agent that works without supervision.
 Turn the goal into a short plan: a list of steps, each with an id, a description of what
 to do and the ids of the steps it depends on (a DAG). Use the tools listed when they help.
-Keep steps concrete and checkable; 1 to 6 steps.
+Keep steps concrete and checkable; 1 to 6 steps. A step that needs another step's result
+must list that step in its dependencies: steps with none may run at the same time.
 
 Goal: {goal}
 
