@@ -8,6 +8,8 @@ unknown outcome: done / retry / skip) and the answer resumes the task — the ca
 approver role for that. Otherwise, or when the user declines to answer an unknown outcome,
 the result says the task is waiting and how to answer it (REST or A2A). A task that fails or
 is canceled is an error result; bad input (no goal, unknown budgets) too, with the reason.
+A request with a progress token gets progress notifications while the task runs
+(progress.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from graphs.approval import ApprovalDecision
 from graphs.budgets import Budgets
 from graphs.spec import default_agent_spec
 from server.a2a.follow import follow
+from server.mcp_server.progress import Progress
 from server.services import Principal, Services, TaskView
 from stack.errors import WakefulError
 
@@ -108,13 +111,15 @@ def build_server(services: Services) -> Server:
                 agent=None if name == DEFAULT_TOOL else name,
                 budgets=arguments.get("budgets"),
             )
-            view = await _settle(services, principal, row.id, None)
-            while view.task.state == "input-required":
-                decision = await _ask(server, principal, view.approval)
-                if decision is None:
-                    break
-                await services.tasks.decide(principal.tenant, row.id, decision)
-                view = await _settle(services, principal, row.id, view)
+            progress = Progress(server)
+            async with progress.heartbeat():
+                view = await _settle(services, principal, row.id, None, progress)
+                while view.task.state == "input-required":
+                    decision = await _ask(server, principal, view.approval)
+                    if decision is None:
+                        break
+                    await services.tasks.decide(principal.tenant, row.id, decision)
+                    view = await _settle(services, principal, row.id, view, progress)
         except WakefulError as exc:
             return _error(str(exc))
         return _result(view)
@@ -141,12 +146,17 @@ def _tool(name: str, description: str) -> types.Tool:
 
 
 async def _settle(
-    services: Services, principal: Principal, task_id: str, since: TaskView | None
+    services: Services,
+    principal: Principal,
+    task_id: str,
+    since: TaskView | None,
+    progress: Progress,
 ) -> TaskView:
-    """The task's view once it has ended or waits for a person."""
+    """The task's view once it has ended or waits for a person (each change reported)."""
     last = since
     async for view in follow(services.tasks, principal.tenant, task_id, since=since):
         last = view
+        await progress.saw(view)
     assert last is not None
     return last
 
