@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
+	# The embedder's ONNX Runtime model, from the bundled weights (checked against torch).
+	$(BIN)/python -m memory.embedding_onnx
 	touch $(STAMP)
 
 # The host monitor as a continuous agent under `wakeful serve`, bounded to one iteration.

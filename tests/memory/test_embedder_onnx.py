@@ -1,0 +1,84 @@
+"""The ONNX Runtime export of the bundled MiniLM: close to the torch vectors, and what the
+embedder uses when it is there (torch when it is not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memory import embedding_onnx
+from memory.embeddings import Embedder, default_model_path, shared_embedder
+
+# Texts of the kinds agents embed: thoughts, tool results, episodes, one-word replies.
+SAMPLE = [
+    "ok",
+    "yes",
+    "Checked the load average on web-2: 0.4 per CPU, nothing to do.",
+    "The critic rejected the step: the disk probe failed with permission denied.",
+    "Replan: the report cannot be written before every probe has answered.",
+    "Iteration 7 of host-monitor finished: memory 71% used, disk 88% on /var.",
+    "billing-api on host-3 depends on ledger-db, which failed its health check twice",
+    "I will call probe_disk again with the same arguments to be sure.",
+    "payments p99 latency rose from 120 ms to 2.4 s after the 14:02 deploy",
+    "Zusammenfassung: alle Dienste laufen, keine Warnungen.",
+] + [
+    f"episode {i}: service svc-{i % 9} on web-{i % 4} answered in {10 + i * 7} ms"
+    for i in range(30)
+]
+
+
+@pytest.fixture(scope="module")
+def export_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("onnx")
+    report = embedding_onnx.export(default_model_path(), root=root)
+    assert Path(report["path"]).exists()
+    return root
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> Embedder:
+    return Embedder(backend="torch")
+
+
+def test_onnx_vectors_match_torch(export_root: Path, torch_embedder: Embedder, monkeypatch):
+    monkeypatch.setenv(embedding_onnx.ONNX_DIR_ENV, str(export_root))
+    onnx = Embedder()
+    assert onnx.backend == "onnx"
+    got, want = onnx.embed(SAMPLE), torch_embedder.embed(SAMPLE)
+    assert got.shape == want.shape == (len(SAMPLE), 384)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
+    cosine = (got * want).sum(axis=1)
+    assert cosine.min() >= embedding_onnx.MIN_COSINE, SAMPLE[int(cosine.argmin())]
+
+
+def test_order_and_padding_do_not_change_a_vector(export_root: Path, monkeypatch):
+    """Batches are sorted by length and padded; each text's vector is its own."""
+    monkeypatch.setenv(embedding_onnx.ONNX_DIR_ENV, str(export_root))
+    alone = Embedder().embed([SAMPLE[2]])[0]
+    mixed = Embedder().embed(list(reversed(SAMPLE)))
+    np.testing.assert_allclose(mixed[len(SAMPLE) - 3], alone, atol=1e-4)
+
+
+def test_the_shared_embedder_uses_the_export_when_present(export_root: Path, monkeypatch):
+    from memory import embeddings
+
+    monkeypatch.setenv(embedding_onnx.ONNX_DIR_ENV, str(export_root))
+    embeddings._cached_embedder.cache_clear()
+    try:
+        assert shared_embedder().backend == "onnx"
+    finally:
+        embeddings._cached_embedder.cache_clear()
+
+
+def test_torch_is_the_fallback_without_an_export(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv(embedding_onnx.ONNX_DIR_ENV, str(tmp_path / "empty"))
+    assert Embedder().backend == "torch"
+    with pytest.raises(FileNotFoundError, match=r"memory\.embedding_onnx"):
+        Embedder(backend="onnx")
+
+
+def test_only_mean_pooled_sentence_models_are_exported(tmp_path: Path):
+    with pytest.raises(ValueError, match="not a sentence-transformers model"):
+        embedding_onnx.export(tmp_path, root=tmp_path / "out")
