@@ -146,7 +146,7 @@ def branch_exit(state: AgentState) -> dict[str, Any]:
     }
 
 
-def _merged_usage(
+def merged_usage(
     base: Usage, results: list[dict[str, Any]], scripted: frozenset[str]
 ) -> dict[str, Any]:
     """Each branch's spend once; active time: the longest branch's (they ran together); a
@@ -179,6 +179,19 @@ def _merged_loop(loop: dict[str, Any], results: list[dict[str, Any]]) -> dict[st
     return merged
 
 
+def merged_summary(summary: str, results: list[dict[str, Any]]) -> str:
+    """The L2 summary with what each branch added: a note (a stuck reset), or the summary
+    its compaction wrote in place of the one it started from."""
+    merged = summary
+    for result in results:
+        mine = result["summary"]
+        if mine == summary:
+            continue
+        added = mine[len(summary) :] if mine.startswith(summary) else f"[{result['step']}] {mine}"
+        merged = f"{merged}\n{added.strip()}".strip()
+    return merged
+
+
 def _stop_reason(results: list[dict[str, Any]]) -> str | None:
     reasons = [r["stop_reason"] for r in results if r["stop_reason"]]
     first = [r for r in reasons if r in _STOPS_FIRST]
@@ -195,16 +208,13 @@ async def join(run: NodeRun) -> Command:
     for result in results:
         step = by_id[result["step"]]
         step.update(status=result["status"], result=result["result"], attempts=result["attempts"])
-    summary = state["summary"]
-    for result in results:  # notes a branch added (a stuck reset, say)
-        extra = result["summary"][len(summary) :] if result["summary"].startswith(summary) else ""
-        summary = f"{summary}\n{extra.strip()}".strip() if extra.strip() else summary
+    summary = merged_summary(state["summary"], results)
     update: dict[str, Any] = {
         "plan": plan,
         "branch_results": None,
         "current_step": None,
         "phase": "judged",
-        "usage": _merged_usage(state["usage"], results, scripted_roles(run.deps.models)),
+        "usage": merged_usage(state["usage"], results, scripted_roles(run.deps.models)),
         "verdicts": [*state["verdicts"], *(v for r in results for v in r["verdicts"])],
         "messages": [m for r in results for m in r["messages"]],
         "summary": summary,

@@ -24,6 +24,7 @@ from steps_mcp_server import server_config
 from evals.evaluators.graph import parallel_path
 from evals.export import export_trace
 from graphs.approval import ApprovalDecision
+from graphs.branches import merged_summary, merged_usage
 from graphs.runner import TaskRunner
 from graphs.spec import AgentSpec, parse_agent_spec
 
@@ -309,3 +310,47 @@ async def test_approvals_in_two_branches_are_answered_one_at_a_time(engine, even
     decided = [e.data["tool_call_id"] for e in events if e.type == "approval_decided"]
     assert len(decided) == len(set(decided)) == 2
     assert sorted(e.data["step"] for e in events if e.type == "step_completed") == ["a", "b"]
+
+
+def test_the_join_adds_the_branches_spends_once() -> None:
+    base = {
+        "iterations": 1,
+        "tool_calls": 0,
+        "tokens": 10,
+        "active_seconds": 1.0,
+        "started_at": 5.0,
+        "model_calls": {"planner": 1, "worker": 2},
+    }
+    spent = [
+        {
+            "iterations": 2,
+            "tool_calls": 1,
+            "tokens": 5,
+            "active_seconds": 3.0,
+            "model_calls": {"worker": 2, "critic": 1},
+        },
+        {
+            "iterations": 3,
+            "tool_calls": 2,
+            "tokens": 7,
+            "active_seconds": 2.0,
+            "model_calls": {"worker": 3, "critic": 1},
+        },
+    ]
+    results = [{"spent": s} for s in spent]
+    merged = merged_usage(base, results, frozenset({"worker"}))  # type: ignore[arg-type]
+    assert {k: merged[k] for k in ("iterations", "tool_calls", "tokens", "started_at")} == {
+        "iterations": 6,
+        "tool_calls": 3,
+        "tokens": 22,
+        "started_at": 5.0,
+    }
+    assert merged["active_seconds"] == 4.0  # the longest branch: they ran together
+    # scripted worker: past the fan-out's last round (2 branches x 3 rounds); critic: a count
+    assert merged["model_calls"] == {"planner": 1, "worker": 2 + 2 * 3, "critic": 2}
+    summaries = [
+        {"step": "a", "summary": "S\nReset 1: stopped a loop."},
+        {"step": "b", "summary": "Compacted."},
+        {"step": "c", "summary": "S"},
+    ]
+    assert merged_summary("S", summaries) == "S\nReset 1: stopped a loop.\n[b] Compacted."
