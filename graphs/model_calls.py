@@ -139,12 +139,12 @@ async def _attempt(
     model, schemas = _bound_model(deps, request)
     index = usage["model_calls"].get(role, 0)
     usage["model_calls"][role] = index + 1  # every attempt moves the (scripted) cursor
-    own = charge_model(usage, role_model.label, role, None)
+    cursor = _cascade_cursor(usage, request) if request.cascaded else index
+    charge_model(usage, role_model.label, role)
     config = {
         "metadata": {
             "wakeful_role": role,
-            # a cascade's models each replay their own script from their own cursor
-            "wakeful_call": own if request.cascaded else index,
+            "wakeful_call": cursor,
             "wakeful_hints": request.hints or {},
         },
         "run_name": f"wakeful.{role}",
@@ -178,6 +178,16 @@ async def _attempt(
     if problem is not None:
         raise UnreadableReply(problem)
     return ModelReply(message=message, parsed=parsed, usage=usage)
+
+
+def _cascade_cursor(usage: Usage, request: _Request) -> int:
+    """A cascade model's own call count for the role, `model_calls["<role>:<label>"]`: each
+    model of a cascade replays its own script from its own cursor (`model_calls[role]`
+    counts the role's attempts over all its models)."""
+    key = f"{request.role}:{request.model.label}"
+    cursor = usage["model_calls"].get(key, 0)
+    usage["model_calls"][key] = cursor + 1
+    return cursor
 
 
 def _read(result: Any, schema: type | None) -> tuple[AIMessage, Any, str | None]:

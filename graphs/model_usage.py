@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.budgets import Budgets
 from graphs.state import Usage
 from memory.tokens import count_message_tokens, count_text_tokens
+
+if TYPE_CHECKING:
+    from graphs.spec import ModelPrice
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,9 @@ def over_budget(usage: Usage, budgets: Budgets) -> dict[str, Any] | None:
     }
 
 
-def charge_model(
-    usage: Usage, label: str, role: str, tokens: CallTokens | None, price: Any = None
-) -> int:
-    """Count one call of the model `label` for `role` in `usage["by_model"]` (and its tokens,
-    and their cost when the model has a price); returns how many calls of it `role` made
-    before this one (a cascade model's own script cursor).
+def charge_model(usage: Usage, label: str, role: str) -> None:
+    """Count one call of the model `label` for `role` in `usage["by_model"]`; its tokens
+    (and their cost, when the model has a price) follow with `charge_tokens`.
 
     `usage["tokens"]` stays the task's total, which budgets charge; this is the breakdown.
     Entries are replaced, never changed in place: the usage a node read stays as it was.
@@ -80,17 +80,15 @@ def charge_model(
         or {"calls": 0, "input_tokens": 0, "output_tokens": 0, "tokens": 0, "roles": {}}
     )
     roles = dict(entry["roles"])
-    before = int(roles.get(role, 0))
-    roles[role] = before + 1
+    roles[role] = int(roles.get(role, 0)) + 1
     entry.update(calls=entry["calls"] + 1, roles=roles)
     by_model[label] = entry
     usage["by_model"] = by_model
-    if tokens is not None:
-        charge_tokens(usage, label, tokens, price)
-    return before
 
 
-def charge_tokens(usage: Usage, label: str, tokens: CallTokens, price: Any = None) -> None:
+def charge_tokens(
+    usage: Usage, label: str, tokens: CallTokens, price: ModelPrice | None = None
+) -> None:
     """Add a reply's tokens (and their cost, USD) to the model's entry in `by_model`."""
     by_model = dict(usage.get("by_model") or {})
     entry = dict(by_model[label])
