@@ -96,8 +96,11 @@ def build_server(services: Services) -> Server:
         principal = _principal(server)
         agents = await services.agents.list(principal.tenant)
         default = default_agent_spec()
-        tools = [_tool(DEFAULT_TOOL, default.description or "the default agent")]
-        tools += [_tool(a.name, str(a.spec.get("description") or a.name)) for a in agents]
+        tools = [_tool(DEFAULT_TOOL, default.description or "the default agent", None)]
+        tools += [
+            _tool(a.name, str(a.spec.get("description") or a.name), a.spec.get("goal"))
+            for a in agents
+        ]
         return tools
 
     @server.call_tool()
@@ -135,12 +138,19 @@ def _principal(server: Server) -> Principal:
     return principal
 
 
-def _tool(name: str, description: str) -> types.Tool:
+def _tool(name: str, description: str, own_goal: Any) -> types.Tool:
+    """An agent's tool; `goal` is optional for an agent with a goal of its own (its spec's)."""
+    schema = INPUT_SCHEMA
+    if own_goal:
+        goal = {**INPUT_SCHEMA["properties"]["goal"]}
+        goal["description"] += " (default: the agent's own goal)"
+        optional = {k: v for k, v in INPUT_SCHEMA.items() if k != "required"}
+        schema = {**optional, "properties": {**INPUT_SCHEMA["properties"], "goal": goal}}
     return types.Tool(
         name=name,
         title=f"agent {name}",
         description=f"Run the wakeful agent {name!r} on a goal until it ends: {description}",
-        inputSchema=INPUT_SCHEMA,
+        inputSchema=schema,
         outputSchema=OUTPUT_SCHEMA,
     )
 

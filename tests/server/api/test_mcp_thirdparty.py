@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from npm_tools import NpmTools, NpmUnavailable, ensure_npm_tools
+from serve_checks import scripted_agent
 
 pytestmark = pytest.mark.slow
 
@@ -147,6 +148,23 @@ async def test_a_tools_call_through_the_inspector_runs_a_task(api, npm, client_h
     task_id = result["structuredContent"]["task_id"]
     rest = await api.client("acme/submitter").get(f"/tasks/{task_id}")
     assert rest.json()["goal"] == "Check the load" and rest.json()["agent"] == "quick"
+
+
+async def test_an_agent_with_a_goal_of_its_own_is_called_without_one(api, npm, client_home):
+    goal = "Watch the load of this host"
+    await api.services.agents.apply("acme", {**scripted_agent("standing"), "goal": goal})
+    token = api.tokens["acme/submitter"]
+    code, listed = await inspect(npm, api, client_home, token, "tools/list")
+    tools = {tool["name"]: tool for tool in listed["result"]["tools"]}
+    assert "required" not in tools["standing"]["inputSchema"], tools["standing"]
+
+    code, called = await inspect(
+        npm, api, client_home, token, "tools/call", "--tool-name", "standing"
+    )
+    assert code == 0 and called["result"]["structuredContent"]["state"] == "completed", called
+    task_id = called["result"]["structuredContent"]["task_id"]
+    rest = await api.client("acme/submitter").get(f"/tasks/{task_id}")
+    assert rest.json()["goal"] == goal
 
 
 @pytest.mark.parametrize("token", ["wk_not-a-token", None], ids=["wrong", "none"])
