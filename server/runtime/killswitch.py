@@ -76,8 +76,9 @@ class KillSwitch:
         """Flip the switch; returns the tasks it stopped (none when turned off).
 
         The switch is in effect once this call has written it. Open tasks are then stopped
-        in batches until none is left, or for at most `wait_seconds` (None: no limit);
-        with `sweep`, a background task stops the rest (StoppedTasks.remaining)."""
+        in batches until none is left, or (at least one batch) while the next batch would
+        still end within `wait_seconds` (None: no limit); with `sweep`, a background task
+        stops the rest (StoppedTasks.remaining)."""
         async with self.pool.connection() as conn:
             await conn.execute(load_queries(_QUERIES)["set_killswitch"], {"on": on, "by": by})
         if not on:
@@ -107,9 +108,12 @@ class KillSwitch:
         stopped = StoppedTasks()
         deadline = None if wait_seconds is None else time.monotonic() + wait_seconds
         while True:
+            started = time.monotonic()
             batch = await self.control.cancel_open(by=by, tenant=tenant, batch=self.batch)
             stopped.extend(batch)
-            late = deadline is not None and time.monotonic() >= deadline
+            now = time.monotonic()
+            # the next batch would end past the budget if it takes as long as this one
+            late = deadline is not None and now + (now - started) > deadline
             if len(batch) == self.batch and not late:
                 continue
             # a short batch: none left, or rows another transaction held a moment ago

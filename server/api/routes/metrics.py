@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from server.api.deps import AdminDep, ServicesDep
 from server.api.schemas.errors import NO_TOKEN, error_responses
@@ -55,42 +56,57 @@ class Snapshot(Collector):
 
 
 TA = ("tenant", "agent")
-# (kind, name, help, query, labels, value column); counters get `_total` on exposition.
-FAMILIES: tuple[tuple[type, str, str, str, tuple[str, ...], str], ...] = (
-    (GaugeMetricFamily, "wakeful_tasks", "Tasks by state", "tasks_by_state", (*TA, "state"), "n"),
-    (CounterMetricFamily, "wakeful_task_runs", "Runs started by workers", "runs", TA, "n"),
+COUNTS = "counts"  # the query of every counter row (metric_counts), split by metric here
+# (kind, name, help, query, labels, value column, metric_counts metric): counters get
+# `_total` on exposition; a family read from `counts` takes the rows of its metric, whose
+# label1 and label2 are its labels after tenant and agent.
+FAMILIES: tuple[tuple[type, str, str, str, tuple[str, ...], str, str | None], ...] = (
+    (GaugeMetricFamily, "wakeful_tasks", "Tasks by state", COUNTS, (*TA, "state"), "n", "tasks"),
+    (CounterMetricFamily, "wakeful_task_runs", "Runs started by workers", COUNTS, TA, "n", "runs"),
     (
         CounterMetricFamily,
         "wakeful_tool_calls",
         "Tool calls",
-        "tool_calls",
+        COUNTS,
         (*TA, "tool", "status"),
         "n",
+        "tool_calls",
     ),
-    (CounterMetricFamily, "wakeful_model_calls", "Model calls", "tokens", (*TA, "role"), "calls"),
+    (
+        CounterMetricFamily,
+        "wakeful_model_calls",
+        "Model calls",
+        COUNTS,
+        (*TA, "role"),
+        "n",
+        "model_calls",
+    ),
     (
         CounterMetricFamily,
         "wakeful_tokens",
         "Tokens used by model calls",
-        "tokens",
+        COUNTS,
         (*TA, "role"),
+        "n",
         "tokens",
     ),
     (
         CounterMetricFamily,
         "wakeful_approvals_requested",
         "Approval requests",
-        "approvals_requested",
+        COUNTS,
         TA,
         "n",
+        "approvals_requested",
     ),
     (
         CounterMetricFamily,
         "wakeful_approvals_decided",
         "Approval answers",
-        "approvals_decided",
+        COUNTS,
         (*TA, "action"),
         "n",
+        "approvals_decided",
     ),
     (
         GaugeMetricFamily,
@@ -99,6 +115,7 @@ FAMILIES: tuple[tuple[type, str, str, str, tuple[str, ...], str], ...] = (
         "queue",
         ("queue",),
         "waiting",
+        None,
     ),
     (
         GaugeMetricFamily,
@@ -107,6 +124,7 @@ FAMILIES: tuple[tuple[type, str, str, str, tuple[str, ...], str], ...] = (
         "queue",
         ("queue",),
         "oldest_seconds",
+        None,
     ),
     (
         GaugeMetricFamily,
@@ -115,6 +133,7 @@ FAMILIES: tuple[tuple[type, str, str, str, tuple[str, ...], str], ...] = (
         "iteration_lag",
         TA,
         "lag_seconds",
+        None,
     ),
     (
         GaugeMetricFamily,
@@ -123,28 +142,79 @@ FAMILIES: tuple[tuple[type, str, str, str, tuple[str, ...], str], ...] = (
         "killswitch",
         (),
         "killswitch_on",
+        None,
     ),
 )
 
 
+def _family_rows(rows: Rows) -> Iterator[tuple[Any, ...]]:
+    """Each family with its rows, keyed by its own label names."""
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for row in rows.get(COUNTS, []):
+        by_metric.setdefault(row["metric"], []).append(row)
+    for kind, name, doc, query, labels, value, metric in FAMILIES:
+        if metric is None:
+            yield kind, name, doc, labels, value, rows[query]
+            continue
+        extra = labels[len(TA) :]
+        renamed = [
+            {"tenant": r["tenant"], "agent": r["agent"], value: r["n"]}
+            | {label: r[f"label{i}"] for i, label in enumerate(extra, 1)}
+            for r in by_metric.get(metric, [])
+        ]
+        yield kind, name, doc, labels, value, renamed
+
+
 def families(rows: Rows) -> list[Any]:
+    """The families as prometheus_client objects (the reference that `render` matches)."""
     built = []
-    for kind, name, doc, query, labels, value in FAMILIES:
+    for kind, name, doc, labels, value, family_rows in _family_rows(rows):
         metric = kind(name, doc, labels=list(labels))
-        for row in rows[query]:
+        for row in family_rows:
             metric.add_metric([str(row[label] or "") for label in labels], float(row[value] or 0))
         built.append(metric)
     return built
 
 
+def _escape(value: Any) -> str:
+    text = str(value or "")
+    if "\\" in text or "\n" in text or '"' in text:
+        text = text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return text
+
+
+def render(rows: Rows) -> bytes:
+    """The Prometheus text format of one scrape's rows: byte for byte what prometheus_client
+    makes of `families(rows)` (labels in name order, counters named `_total`), written
+    directly — thousands of series in a few ms instead of the client objects' tens."""
+    out: list[str] = []
+    for kind, name, doc, labels, value, family_rows in _family_rows(rows):
+        counter = kind is CounterMetricFamily
+        exposed, type_ = (f"{name}_total", "counter") if counter else (name, "gauge")
+        out.append(f"# HELP {exposed} {doc}\n# TYPE {exposed} {type_}\n")
+        order = sorted(labels)
+        for row in family_rows:
+            number = floatToGoString(float(row[value] or 0))
+            if order:
+                pairs = ",".join(f'{label}="{_escape(row[label])}"' for label in order)
+                out.append(f"{exposed}{{{pairs}}} {number}\n")
+            else:
+                out.append(f"{exposed} {number}\n")
+    return "".join(out).encode()
+
+
 async def query_all(services: Services, tenant: str | None) -> Rows:
-    """Every query's rows, for `tenant` (None: every tenant)."""
+    """Every query's rows, for `tenant` (None: every tenant), in one round trip."""
     queries = load_queries(_QUERIES)
-    rows: Rows = {}
-    async with services.engine.pool.connection() as conn:
-        for name, query in queries.items():
-            rows[name] = await (await conn.execute(query, {"tenant": tenant})).fetchall()
-    return rows
+    params = {"tenant": tenant}
+    async with services.engine.pool.connection() as conn, conn.pipeline():
+        cursors = {name: await conn.execute(query, params) for name, query in queries.items()}
+        return {name: await cursor.fetchall() for name, cursor in cursors.items()}
+
+
+async def scrape(services: Services, tenant: str | None) -> bytes:
+    """One scrape's body: the queries, then the text."""
+    return render(await query_all(services, tenant))
 
 
 @router.get(
@@ -159,6 +229,4 @@ async def metrics(principal: AdminDep, services: ServicesDep) -> Response:
     """Prometheus metrics: the caller's tenant's, or (installation admin) every tenant's and
     the job queues' (see the module docs for the list)."""
     tenant = None if principal.installation_admin else principal.tenant
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Snapshot(families(await query_all(services, tenant))))
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(await scrape(services, tenant), media_type=CONTENT_TYPE_LATEST)

@@ -5,39 +5,16 @@
 -- %(tenant)s is the caller's tenant for a tenant's admin, NULL (every tenant) for an
 -- installation admin.
 
--- tasks_by_state --
-SELECT tenant, agent, label1 AS state, n
+-- counts --
+-- Every counter of metric_counts (tasks by state, runs, tool calls, model calls, tokens,
+-- approvals), in one pass over the totals and the deltas not folded yet; split by metric
+-- in metrics.py. A run is a worker picking a task up (first run, resume after a crash or
+-- an approval).
+SELECT metric, tenant, agent, label1, label2, n
 FROM metric_counts
-WHERE metric = 'tasks' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
-
--- runs --
--- A run is a worker picking a task up (first run, resume after a crash or an approval).
-SELECT tenant, agent, n
-FROM metric_counts
-WHERE metric = 'runs' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
-
--- tool_calls --
-SELECT tenant, agent, label1 AS tool, label2 AS status, n
-FROM metric_counts
-WHERE metric = 'tool_calls' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
-
--- tokens --
-SELECT tenant, agent, label1 AS role,
-       COALESCE(sum(n) FILTER (WHERE metric = 'tokens'), 0) AS tokens,
-       COALESCE(sum(n) FILTER (WHERE metric = 'model_calls'), 0) AS calls
-FROM metric_counts
-WHERE metric IN ('tokens', 'model_calls') AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
-GROUP BY 1, 2, 3
-
--- approvals_requested --
-SELECT tenant, agent, n
-FROM metric_counts
-WHERE metric = 'approvals_requested' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
-
--- approvals_decided --
-SELECT tenant, agent, label1 AS action, n
-FROM metric_counts
-WHERE metric = 'approvals_decided' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
+WHERE metric IN ('tasks', 'runs', 'tool_calls', 'model_calls', 'tokens', 'approvals_requested',
+                 'approvals_decided')
+  AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- iteration_lag --
 -- How late each due continuous agent is: now minus when its next iteration was due.
