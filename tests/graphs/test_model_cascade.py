@@ -320,3 +320,40 @@ def test_a_bad_cascade_spec_is_a_config_error_naming_the_field(
 def test_a_script_for_an_unknown_role_says_what_keys_are_allowed() -> None:
     with pytest.raises(ConfigError, match=r"unknown script role\(s\) \['judge:x'\]"):
         parse_agent_spec({"name": "bad", "model": {"script": {"judge:x": []}}})
+
+
+async def test_cascades_in_parallel_branches_escalate_per_branch_and_usage_adds_up(
+    engine: Engine, run_agent
+) -> None:
+    two = {"steps": [{"id": "a", "description": "Do a"}, {"id": "b", "description": "Do b"}]}
+    spec = parse_agent_spec(
+        {
+            "name": "cascade-parallel",
+            "model": {
+                "provider": "scripted",
+                "roles": {"critic": {"cascade": CASCADE}},
+                "script": {
+                    "planner": [{"structured": two}],
+                    "worker": ["A is done.", "B is done."],  # one round: branch a, branch b
+                    "critic": {"responses": [{"structured": BROKEN_VERDICT}], "cycle": True},
+                },  # the strong critic has no script: the heuristic one accepts
+            },
+            "tools": {"allow": ["load_average"]},
+            "entropy": {"semantic": False},
+            "memory": {"episodic": False, "knowledge": False},
+            "max_parallel_steps": 2,
+        }
+    )
+    result = await run_agent(spec, GOAL)
+
+    assert result.task.state == "completed", result.task.output
+    assert len(await events(engine, result.task.id, "fan_out")) == 1
+    escalated = await events(engine, result.task.id, "model_escalated")
+    assert sorted((e["branch"], e["reason"], e["to"]) for e in escalated) == [
+        ("a", "parse", "scripted:strong"),
+        ("b", "parse", "scripted:strong"),
+    ]
+    usage = by_model(result)
+    assert usage["scripted:cheap"]["roles"] == {"critic": 2}
+    assert usage["scripted:strong"]["roles"] == {"critic": 2}
+    assert sum(m["tokens"] for m in usage.values()) == result.task.usage["tokens"]
