@@ -186,7 +186,7 @@ def bench_embeddings(embedder: Embedder, count: int) -> dict[str, Any]:
     single = [timed(lambda t=t: embedder.embed([t])) for t in query_texts(50, seed=97)]
     return {
         "sentences": count,
-        "batch_size": 64,
+        "backend": embedder.backend,  # onnx when setup exported it (benchmarks/embeddings.py)
         "sentences_per_s": round(count / elapsed, 1),
         "single_sentence_ms": percentiles(single),
         "torch_threads": _torch_threads(),
@@ -477,18 +477,31 @@ def bench_recall_node(samples: int, episodes: int = 1000, facts: int = 200) -> d
             assert stores.episodic is not None and stores.knowledge is not None, stores.problems
             tenant, agent = "bench", f"recall-{uuid.uuid4().hex[:6]}"
             progress(f"recall node: writing {episodes} episodes and {facts} facts")
-            stores.episodic.write_many([
-                NewEpisode(tenant=tenant, agent=agent, text=f"service svc-{i % 97} on host "
-                           f"web-{i % 31} answered slowly at check {i}", importance=1 + i % 10)
-                for i in range(episodes)
-            ])
-            stores.knowledge.upsert_facts(tenant, agent, [
-                FactInput(subject=EntityRef(name=f"svc-{i}", type="service"),
-                          predicate="runs_on",
-                          object=EntityRef(name=f"web-{i % 31}", type="host"),
-                          fact=f"svc-{i} runs on web-{i % 31}")
-                for i in range(facts)
-            ])
+            stores.episodic.write_many(
+                [
+                    NewEpisode(
+                        tenant=tenant,
+                        agent=agent,
+                        text=f"service svc-{i % 97} on host "
+                        f"web-{i % 31} answered slowly at check {i}",
+                        importance=1 + i % 10,
+                    )
+                    for i in range(episodes)
+                ]
+            )
+            stores.knowledge.upsert_facts(
+                tenant,
+                agent,
+                [
+                    FactInput(
+                        subject=EntityRef(name=f"svc-{i}", type="service"),
+                        predicate="runs_on",
+                        object=EntityRef(name=f"web-{i % 31}", type="host"),
+                        fact=f"svc-{i} runs on web-{i % 31}",
+                    )
+                    for i in range(facts)
+                ],
+            )
             memory = AgentMemory(stores, tenant=tenant, agent=agent, config=MemoryConfig())
             await memory.save_summary("Earlier: web-3 was slow twice last week.")
             timings: list[float] = []
