@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from server.api.routes.metrics import params as metrics_params
 from stack.sql import load_queries
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,9 +168,9 @@ def queries_under_test() -> list[Case]:
     ]
     for name in load_queries(REPO / METRICS_SQL):
         cases.append(Case(f"metrics.{name}", METRICS_SQL, name,
-                          lambda s, r: {"tenant": None}, ()))
+                          lambda s, r: metrics_params(None), ()))
         cases.append(Case(f"metrics.{name}.tenant", METRICS_SQL, name,
-                          lambda s, r: {"tenant": s.task(r)[1]}, ()))
+                          lambda s, r: metrics_params(s.task(r)[1]), ()))
     for name, index in (("compact_checkpoints", "tasks_ended"),
                         ("prune_events", "tasks_ended"), ("prune_tasks", "tasks_ended"),
                         ("prune_ledger", "tool_ledger_settled"),

@@ -5,16 +5,44 @@
 -- %(tenant)s is the caller's tenant for a tenant's admin, NULL (every tenant) for an
 -- installation admin.
 
--- counts --
+-- counter_lines --
 -- Every counter of metric_counts (tasks by state, runs, tool calls, model calls, tokens,
--- approvals), in one pass over the totals and the deltas not folded yet; split by metric
--- in metrics.py. A run is a worker picking a task up (first run, resume after a crash or
--- an approval).
-SELECT metric, tenant, agent, label1, label2, n
-FROM metric_counts
-WHERE metric IN ('tasks', 'runs', 'tool_calls', 'model_calls', 'tokens', 'approvals_requested',
-                 'approvals_decided')
-  AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
+-- approvals) as exposition lines, one row per metric: metrics.py passes each metric's line
+-- template (its name and labels in name order; format() positions 1 tenant, 2 agent,
+-- 3 label1, 4 label2, 5 value), so a scrape moves one text per family rather than a row
+-- per series. Label values are escaped as the text format wants (backslash, newline, ").
+-- A run is a worker picking a task up (first run, resume after a crash or an approval).
+-- metric_counts read as its two halves: the totals are one row per label set already, so
+-- only the deltas not folded yet (a minute's worth at most) are summed, not every series.
+WITH pending AS (
+    SELECT metric, tenant, agent, label1, label2, sum(n) AS n
+    FROM metric_deltas
+    WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s
+    GROUP BY 1, 2, 3, 4, 5
+), counted AS (
+    SELECT m.metric, m.tenant, m.agent, m.label1, m.label2, m.n + COALESCE(p.n, 0) AS n
+    FROM metric_totals m
+    LEFT JOIN pending p USING (metric, tenant, agent, label1, label2)
+    WHERE %(tenant)s::text IS NULL OR m.tenant = %(tenant)s
+    UNION ALL
+    SELECT p.* FROM pending p
+    WHERE NOT EXISTS (SELECT FROM metric_totals m
+                      WHERE (m.metric, m.tenant, m.agent, m.label1, m.label2)
+                          = (p.metric, p.tenant, p.agent, p.label1, p.label2))
+)
+SELECT t.metric,
+       string_agg(format(t.template, e.tenant, e.agent, e.label1, e.label2,
+                         trim_scale(c.n)::text), E'\n') AS lines
+FROM counted c
+JOIN unnest(%(metrics)s::text[], %(templates)s::text[]) AS t(metric, template)
+    ON t.metric = c.metric
+CROSS JOIN LATERAL (
+    SELECT replace(replace(replace(c.tenant, '\', '\\'), E'\n', '\n'), '"', '\"') AS tenant,
+           replace(replace(replace(c.agent, '\', '\\'), E'\n', '\n'), '"', '\"') AS agent,
+           replace(replace(replace(c.label1, '\', '\\'), E'\n', '\n'), '"', '\"') AS label1,
+           replace(replace(replace(c.label2, '\', '\\'), E'\n', '\n'), '"', '\"') AS label2
+) AS e
+GROUP BY t.metric
 
 -- iteration_lag --
 -- How late each due continuous agent is: now minus when its next iteration was due.
