@@ -42,6 +42,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ from graphs.spec import parse_agent_spec
 from server.api.routes import metrics as metrics_route
 from server.api.routes.killswitch import WAIT_SECONDS
 from server.runtime import killswitch as killswitch_runtime
+from server.runtime.killswitch import KillSwitch
 from server.runtime.queue import ensure_queue_schema
 from stack.retention import RetentionPolicy, prune
 from stack.settings import Settings
@@ -443,73 +445,120 @@ async def measure_queries(pool: AsyncConnectionPool, sample: Sample, repeat: int
 # --- 4. kill switch and metrics ------------------------------------------------------------
 
 
-async def killswitch(pool: AsyncConnectionPool, tenant: str | None) -> dict[str, Any]:
-    """The kill switch over every open task (of `tenant`), as POST /killswitch runs it: the
-    flag (in effect from then on), then wakeful_cancel_open batches of CANCEL_BATCH — the
-    call answers once the next batch would end past its WAIT_SECONDS budget, a sweep does
-    the rest — and, for comparison, every open task in one statement. All in transactions
-    rolled back afterwards (the load stays for --reuse; a real batch also commits: one WAL
-    flush more each)."""
-    flag = load_queries(Path(killswitch_runtime.__file__).with_suffix(".sql"))
-    flag_sql = flag["set_tenant_killswitch" if tenant else "set_killswitch"]
-    left_sql = "SELECT wakeful_open_left(%(t)s) AS n"
-    batch_sql = "SELECT running FROM wakeful_cancel_open('bench', %(t)s, %(n)s)"
-    params = {
-        "t": tenant,
-        "tenant": tenant,
-        "on": True,
-        "by": "bench",
-        "n": killswitch_runtime.CANCEL_BATCH,
-    }
+OPEN_STATES = "('submitted', 'working', 'input-required')"
+
+
+async def killswitch(engine: Engine, tenant: str | None) -> dict[str, Any]:
+    """The kill switch over every open task (of `tenant`) as POST /killswitch runs it, for
+    real (committed batches): the flag, in effect from then on; the call's answer (batches
+    while the next would end within WAIT_SECONDS: how many it stopped, how many remain);
+    every open task stopped (the sweep's batches). Then the open tasks, their agents and the
+    counters are put back as they were (triggers off, as the load was written) so the load
+    stays for --reuse; and, for comparison, all of them in one statement, rolled back."""
+    pool, switch = engine.pool, KillSwitch(engine.pool, engine.lifecycle)
+    mine = "" if tenant is None else " AND tenant = %(t)s"
+    params = {"t": tenant}
     async with pool.connection() as conn:
-        row = await (await conn.execute(left_sql, params)).fetchone()
-        out: dict[str, Any] = {
-            "open_tasks": row["n"] if row else 0,
-            "batch": killswitch_runtime.CANCEL_BATCH,
+        await conn.execute(
+            "DROP TABLE IF EXISTS bench_ks_tasks, bench_ks_agents, bench_ks_totals, bench_ks_deltas"
+        )
+        await conn.execute(
+            f"CREATE TABLE bench_ks_tasks AS SELECT * FROM tasks "
+            f"WHERE state IN {OPEN_STATES}{mine}",
+            params,
+        )
+        for table in ("agents", "totals", "deltas"):
+            source = table if table == "agents" else f"metric_{table}"
+            await conn.execute(f"CREATE TABLE bench_ks_{table} AS SELECT * FROM {source}")
+        row = await (
+            await conn.execute(
+                "SELECT (SELECT count(*) FROM bench_ks_tasks) AS n, "
+                "(SELECT COALESCE(max(id), 0) FROM events) AS last_event"
+            )
+        ).fetchone()
+    assert row is not None
+    out: dict[str, Any] = {"open_tasks": row["n"], "batch": killswitch_runtime.CANCEL_BATCH}
+    by = "killswitch (bench)"
+    try:
+        started = time.perf_counter()
+        set_flag = switch.set if tenant is None else partial(switch.set_tenant, tenant)
+        answer = await set_flag(True, by="bench", wait_seconds=WAIT_SECONDS)
+        out["call_answers"] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "stopped": len(answer),
+            "remaining": answer.remaining,
         }
-        try:
-            async with conn.transaction(force_rollback=True):
-                started = time.perf_counter()
-                await conn.execute(flag_sql, params)
-                out["in_effect_s"] = round(time.perf_counter() - started, 4)
-                batches, answered, count = [], None, 0
-                while True:
-                    began = time.perf_counter()
-                    done = await (await conn.execute(batch_sql, params)).fetchall()
-                    now = time.perf_counter()
-                    batches.append(round(now - began, 3))
-                    count += len(done)
-                    if answered is None and now - started + (now - began) > WAIT_SECONDS:
-                        left = await (await conn.execute(left_sql, params)).fetchone()
-                        answered = {
-                            "seconds": round(now - started, 3),
-                            "stopped": count,
-                            "remaining": left["n"] if left else 0,
-                        }
-                    if len(done) < killswitch_runtime.CANCEL_BATCH:
-                        break
-                out["all_stopped_s"] = round(time.perf_counter() - started, 3)
-                out["call_answers"] = answered or {
-                    "seconds": out["all_stopped_s"],
-                    "stopped": out["open_tasks"],
-                    "remaining": 0,
-                }
-                out["batch_s"] = batches
-            async with conn.transaction(force_rollback=True):
-                started = time.perf_counter()
-                cur = await conn.execute(
-                    "SELECT count(*) FILTER (WHERE running) AS running, count(*) AS stopped "
-                    "FROM wakeful_cancel_open('bench', %(t)s)",
-                    {"t": tenant},
-                )
-                done_one = await cur.fetchone()
-                out["one_statement"] = {
-                    "seconds": round(time.perf_counter() - started, 3),
-                    **dict(done_one or {}),
-                }
-        except psycopg.Error as exc:
-            return {"error": str(exc)}
+        batches = []
+        while True:
+            began = time.perf_counter()
+            done = await engine.lifecycle.cancel_open(
+                by=by, tenant=tenant, batch=killswitch_runtime.CANCEL_BATCH
+            )
+            batches.append(round(time.perf_counter() - began, 3))
+            if len(done) < killswitch_runtime.CANCEL_BATCH:
+                break
+        out["all_stopped_s"] = round(time.perf_counter() - started, 3)
+        out["sweep_batch_s"] = batches
+        out["left_after"] = await engine.lifecycle.open_left(tenant=tenant)
+    finally:
+        await (
+            switch.set(False, by="bench")
+            if tenant is None
+            else switch.set_tenant(tenant, False, by="bench")
+        )
+        await restore_open(pool, row["last_event"])
+    async with pool.connection() as conn:  # the flag's cost on its own, rolled back
+        flag = load_queries(Path(killswitch_runtime.__file__).with_suffix(".sql"))
+        async with conn.transaction(force_rollback=True):
+            began = time.perf_counter()
+            await conn.execute(
+                flag["set_tenant_killswitch" if tenant else "set_killswitch"],
+                {"tenant": tenant, "on": True, "by": "bench"},
+            )
+            out["in_effect_s"] = round(time.perf_counter() - began, 4)
+        async with conn.transaction(force_rollback=True):
+            began = time.perf_counter()
+            cur = await conn.execute(
+                "SELECT count(*) FILTER (WHERE running) AS running, count(*) AS stopped "
+                "FROM wakeful_cancel_open('bench', %(t)s)",
+                params,
+            )
+            one = await cur.fetchone()
+            out["one_statement"] = {
+                "seconds": round(time.perf_counter() - began, 3),
+                **dict(one or {}),
+            }
     return out
+
+
+async def restore_open(pool: AsyncConnectionPool, last_event: int) -> None:
+    """Put back what a kill switch run changed (benchmark data only: triggers off, as the
+    load itself was written): the open tasks' rows, their agents, the counters; its events
+    go."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute("DELETE FROM events WHERE id > %(id)s", {"id": last_event})
+        await conn.execute(
+            "UPDATE tasks t SET state = s.state, stop_reason = s.stop_reason, "
+            " ended_at = s.ended_at, lease_owner = s.lease_owner, "
+            " lease_expires_at = s.lease_expires_at, last_seq = s.last_seq, "
+            " lease_epoch = s.lease_epoch, updated_at = s.updated_at, "
+            " cancel_requested = s.cancel_requested FROM bench_ks_tasks s WHERE t.id = s.id"
+        )
+        await conn.execute(
+            "UPDATE agents a SET current_task_id = s.current_task_id, next_run_at = s.next_run_at,"
+            " last_completed_at = s.last_completed_at, last_outcome = s.last_outcome, "
+            " updated_at = s.updated_at FROM bench_ks_agents s WHERE a.id = s.id"
+        )
+        await conn.execute("DELETE FROM metric_totals")
+        await conn.execute("INSERT INTO metric_totals SELECT * FROM bench_ks_totals")
+        await conn.execute("DELETE FROM metric_deltas")
+        await conn.execute("INSERT INTO metric_deltas SELECT * FROM bench_ks_deltas")
+        await conn.execute(
+            "DROP TABLE bench_ks_tasks, bench_ks_agents, bench_ks_totals, bench_ks_deltas"
+        )
+    async with pool.connection() as conn:
+        await conn.execute("VACUUM (ANALYZE) tasks")
 
 
 async def scrape(pool: AsyncConnectionPool, tenant: str | None, repeat: int) -> dict[str, Any]:
@@ -694,8 +743,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         progress("measuring queries")
         queries = await measure_queries(engine.pool, sample, args.repeat)
         progress("kill switch and metrics")
-        kill_all = await killswitch(engine.pool, None)
-        kill_tenant = await killswitch(engine.pool, "t0")
+        kill_all = await killswitch(engine, None)
+        kill_tenant = await killswitch(engine, "t0")
         metrics_all = await scrape(engine.pool, None, 20)
         metrics_tenant = await scrape(engine.pool, "t0", 20)
         storage: dict[str, Any] = {"skipped": "--skip-storage"}
