@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Tasks one cancel statement takes: bounds its transaction (and how long it holds the rows
 # it locks) while keeping the per-statement overhead small (benchmarks/scale.py).
-CANCEL_BATCH = 2000
+CANCEL_BATCH = 1000
 # How long a sweep waits before trying again rows another transaction held.
 _RETRY_S = 0.2
 
