@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # A run's lease on its task: renewed every third of this by a heartbeat thread; a run
     # silent for this long (its process gone) may be taken over by another.
     lease_seconds: float = Field(default=30.0, gt=0.5, le=3600, alias="WAKEFUL_LEASE_SECONDS")
+    # Host names (comma-separated) a loopback-bound server also answers to at /mcp, and
+    # origins it accepts calls from, besides loopback ones (DNS-rebinding protection).
+    allowed_hosts: str = Field(default="", alias="WAKEFUL_ALLOWED_HOSTS")
     # How long a task waiting for a person keeps its MCP servers running in the process
     # that ran it (graphs/toolboxes.py); after that its next run starts them afresh.
     mcp_keep_seconds: float = Field(
@@ -71,6 +74,12 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         # Absolute so that subprocesses and a changed cwd see the same services.
         return value.expanduser().resolve()
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        return frozenset(
+            name.strip().lower() for name in self.allowed_hosts.split(",") if name.strip()
+        )
 
     def model_for(self, role: str) -> str | None:
         """The configured model name for a role, falling back to WAKEFUL_MODEL."""

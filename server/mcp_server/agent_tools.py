@@ -18,6 +18,7 @@ import json
 from importlib.metadata import version
 from typing import Any
 
+import jsonschema
 import mcp.types as types
 from mcp.server.lowlevel import Server
 
@@ -91,9 +92,7 @@ OUTCOME_FORM: dict[str, Any] = {
 def build_server(services: Services) -> Server:
     server: Server = Server("wakeful", version=version("wakeful"), instructions=INSTRUCTIONS)
 
-    @server.list_tools()
-    async def list_tools() -> list[types.Tool]:
-        principal = _principal(server)
+    async def tools_of(principal: Principal) -> list[types.Tool]:
         agents = await services.agents.list(principal.tenant)
         default = default_agent_spec()
         tools = [_tool(DEFAULT_TOOL, default.description or "the default agent", None)]
@@ -103,10 +102,23 @@ def build_server(services: Services) -> Server:
         ]
         return tools
 
-    @server.call_tool()
+    @server.list_tools()
+    async def list_tools() -> list[types.Tool]:
+        return await tools_of(_principal(server))
+
+    # The SDK checks arguments against one tool cache for the whole server, refilled by
+    # whichever session listed last: tenants' tools of the same name differ (a goal of
+    # their own or not), so each call is checked against its caller's own tool here.
+    @server.call_tool(validate_input=False)
     async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         principal = _principal(server)
         principal.require("submitter")
+        tool = next((t for t in await tools_of(principal) if t.name == name), None)
+        if tool is not None:
+            try:
+                jsonschema.validate(instance=arguments, schema=tool.inputSchema)
+            except jsonschema.ValidationError as exc:
+                return _error(f"Input validation error: {exc.message}")
         try:
             row = await services.tasks.submit(
                 principal.tenant,

@@ -1,8 +1,9 @@
 """The /mcp endpoint: bearer-token authentication in front of the MCP SDK's streamable HTTP
 session manager, whose run must span the app's lifespan (`McpEndpoint.run`).
 
-A request from a web page of another origin (an `Origin` header naming another host than the
-request's `Host`) is an HTTP 403, as the MCP transport requires against DNS rebinding; one
+A request that may come from a web page of another site (a foreign `Host` on a loopback
+server, an `Origin` naming another host) is an HTTP 403, as the MCP transport requires
+against DNS rebinding (`refused_origin`); one
 without a good token is an HTTP 401 before MCP sees it. The principal travels in the ASGI
 scope of every request, where the tool handlers read it (a session's requests may come with
 different tokens: each is judged by its own).
@@ -41,16 +42,42 @@ class _ClosedStreamNoise(logging.Filter):
 logging.getLogger("mcp.server.streamable_http").addFilter(_ClosedStreamNoise())
 
 
-def cross_origin(request: Request) -> str | None:
-    """The request's `Origin` when it is present and not this server's own (same host and
-    port as the `Host` the request was sent to), else None. `Origin: null` is another."""
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _loopback(name: str | None) -> bool:
+    if not name:
+        return False
+    name = name.strip("[]").lower()
+    return name in LOOPBACK_NAMES or name.startswith("127.") or name.endswith(".localhost")
+
+
+def refused_origin(request: Request, allowed_hosts: frozenset[str]) -> str | None:
+    """Why a request is refused as a possible DNS rebinding or cross-site call, or None.
+
+    - A server listening on a loopback address answers only to a loopback `Host` (or one
+      in WAKEFUL_ALLOWED_HOSTS): a page of another site whose name now resolves to
+      127.0.0.1 sends its own name as `Host`.
+    - An `Origin`, when sent, must name the `Host`'s own host (any port), loopback for a
+      loopback `Host`, or a host in WAKEFUL_ALLOWED_HOSTS. `Origin: null` is refused.
+    """
+    host_header = request.headers.get("host", "")
+    host = urlsplit(f"//{host_header}").hostname
+    local = request.scope.get("server")
+    if local and _loopback(str(local[0])) and not (_loopback(host) or host in allowed_hosts):
+        return f"Host {host_header!r} is not a name of this server (see WAKEFUL_ALLOWED_HOSTS)"
     origin = request.headers.get("origin")
     if origin is None:
         return None
-    host = request.headers.get("host", "").lower()
     parts = urlsplit(origin.strip())
-    same = parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == host
-    return None if same else origin
+    origin_host = parts.hostname if parts.scheme in ("http", "https") else None
+    if origin_host and (
+        origin_host == host
+        or (_loopback(origin_host) and _loopback(host))
+        or origin_host in allowed_hosts
+    ):
+        return None
+    return f"a request from another origin ({origin}) is refused"
 
 
 def _refusal(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -62,14 +89,14 @@ class McpEndpoint:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.allowed_hosts = services.engine.settings.allowed_host_names
         self.manager = StreamableHTTPSessionManager(app=build_server(services))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        origin = cross_origin(request)
-        if origin is not None:
-            detail = f"a request from another origin ({origin}) is refused"
-            await _refusal(403, detail)(scope, receive, send)
+        refused = refused_origin(request, self.allowed_hosts)
+        if refused is not None:
+            await _refusal(403, refused)(scope, receive, send)
             return
         try:
             principal = await authenticate(self.services, request.headers.get("authorization"))

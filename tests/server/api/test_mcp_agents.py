@@ -70,8 +70,9 @@ async def test_an_approval_is_asked_by_elicitation(api):
 
     async def approve(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         asked.append(params)
-        return types.ElicitResult(action="accept", content={"action": "approve",
-                                                            "comment": "fine by me"})
+        return types.ElicitResult(
+            action="accept", content={"action": "approve", "comment": "fine by me"}
+        )
 
     async with mcp_session(api, "acme/approver", elicitation_callback=approve) as session:
         result = await session.call_tool("gated", {"goal": "Write the report"})
@@ -101,6 +102,42 @@ async def test_declining_rejects_and_clients_without_elicitation_get_a_waiting_t
     assert waiting.structuredContent["state"] == "input-required"
     assert waiting.structuredContent["waiting_for"]["tool"] == "write_report"
     assert "/approval" in waiting.content[0].text
-    await api.client("acme/submitter").post(
-        f"/tasks/{waiting.structuredContent['task_id']}/cancel"
+    await api.client("acme/submitter").post(f"/tasks/{waiting.structuredContent['task_id']}/cancel")
+
+
+async def test_each_call_is_checked_against_its_own_tenants_tool(api):
+    """Two tenants' agents of one name differ (globex's has a goal of its own): a call is
+    checked against the caller's tool, whichever tenant listed its tools last."""
+    await api.services.agents.apply(
+        "globex",
+        {
+            "name": "quick",
+            "goal": "Check the load",
+            "entropy": {"semantic": False},
+            "model": {"provider": "scripted", "script": {"worker": ["The load is fine."]}},
+        },
     )
+    async with (
+        mcp_session(api, "globex/admin") as theirs,
+        mcp_session(api, "acme/submitter") as ours,
+    ):
+        assert (
+            "required"
+            not in {t.name: t for t in (await theirs.list_tools()).tools}["quick"].inputSchema
+        )
+        assert {t.name: t for t in (await ours.list_tools()).tools}["quick"].inputSchema[
+            "required"
+        ] == ["goal"]  # acme listed last
+
+        result = await theirs.call_tool("quick", {})  # globex's own goal
+        assert result.isError is False, result
+        assert result.structuredContent["state"] == "completed"
+        refused = await ours.call_tool("quick", {})
+        assert refused.isError and "'goal' is a required property" in refused.content[0].text
+
+        await theirs.list_tools()  # globex lists last now
+        refused_again = await ours.call_tool("quick", {})
+        assert (
+            refused_again.isError
+            and "'goal' is a required property" in refused_again.content[0].text
+        )

@@ -182,6 +182,16 @@ async def test_a_request_from_another_origin_is_refused(api):
     assert other.status_code == 403 and "another origin" in other.json()["detail"]
     same = await client.post("/mcp", json=body, headers={**accept, "Origin": api.base_url})
     assert same.status_code != 403
+    # a local tool on another port (the Inspector's UI, say) is a loopback origin too
+    for local in ("http://localhost:6274", "http://127.0.0.1:9"):
+        ok = await client.post("/mcp", json=body, headers={**accept, "Origin": local})
+        assert ok.status_code != 403, (local, ok.text)
+    nulled = await client.post("/mcp", json=body, headers={**accept, "Origin": "null"})
+    assert nulled.status_code == 403
+    # DNS rebinding: evil.test now resolves to 127.0.0.1, so Origin and Host agree
+    rebound = {**accept, "Origin": "http://evil.test", "Host": "evil.test"}
+    rebinding = await client.post("/mcp", json=body, headers=rebound)
+    assert rebinding.status_code == 403 and "Host 'evil.test'" in rebinding.json()["detail"]
 
 
 async def test_the_conformance_suite_passes_what_applies(api, npm, tmp_path):
