@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.types import Command
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from graphs import prompts
 from graphs.boundary import NodeRun
@@ -25,9 +25,35 @@ class StepVerdict(BaseModel):
         description="accept: done; revise: try again; replan: plan is wrong; fail: give up"
     )
     reason: str = Field(description="one sentence: why")
-    confidence: float = Field(
-        ge=0, le=1, default=1.0, description="how sure you are: 0 a guess, 1 certain"
+    confidence: float | None = Field(
+        default=None, description="how sure you are, from 0 (a guess) to 1 (certain)"
     )
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _readable_confidence(cls, value: Any) -> float | None:
+        """A confidence never makes a verdict unreadable: 90 or "90%" is 0.9, "high" is
+        0.9, out of range is clamped, anything else unknown (None: no escalation)."""
+        return confidence_of(value)
+
+
+WORDS = {"very high": 0.95, "high": 0.9, "medium": 0.6, "moderate": 0.6, "low": 0.3}
+
+
+def confidence_of(value: Any) -> float | None:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in WORDS:
+            return WORDS[text]
+        try:
+            value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    if value > 1:
+        value = value / 100 if value <= 100 else 1.0  # a percentage
+    return min(max(float(value), 0.0), 1.0)
 
 
 def deterministic_check(result: str, step_messages: list) -> str | None:

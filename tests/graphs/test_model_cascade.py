@@ -357,3 +357,17 @@ async def test_cascades_in_parallel_branches_escalate_per_branch_and_usage_adds_
     assert usage["scripted:cheap"]["roles"] == {"critic": 2}
     assert usage["scripted:strong"]["roles"] == {"critic": 2}
     assert sum(m["tokens"] for m in usage.values()) == result.task.usage["tokens"]
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [(0.4, 0.4), (90, 0.9), ("90%", 0.9), ("high", 0.9), (-0.1, 0.0), (250, 1.0),
+     ("sure-ish", None), (True, None), (None, None)],
+)  # fmt: skip
+def test_a_confidence_out_of_range_never_makes_a_verdict_unreadable(given, read) -> None:
+    from graphs.nodes.critic import StepVerdict
+
+    verdict = StepVerdict.model_validate(
+        {"decision": "accept", "reason": "ok", "confidence": given}
+    )
+    assert verdict.decision == "accept" and verdict.confidence == read
