@@ -83,6 +83,7 @@ async def call_model(
             run, role, chain[0], chain[level], usage, model_cascade.REVISIONS, start.detail
         )
     asked, problem, attempts, tries = list(messages), "", 0, 0
+    unsure_reply: tuple[ModelReply, RoleModel] | None = None  # readable, kept if all else fails
     while tries < READ_ATTEMPTS:
         request = _Request(
             role, tools, schema, hints, temperature_boost, chain[level], len(chain) > 1
@@ -90,6 +91,10 @@ async def call_model(
         attempts, tries = attempts + 1, tries + 1
         try:
             reply = await _attempt(run, request, asked, usage)
+        except ModelEndpointError as exc:
+            if unsure_reply is None:
+                raise
+            return await _fall_back(run, role, chain[level], unsure_reply, usage, exc.problem)
         except UnreadableReply as exc:
             problem = exc.problem
             if level + 1 < len(chain):  # the next model, before asking this one again
@@ -107,11 +112,32 @@ async def call_model(
         await _escalate(
             run, role, chain[level], chain[level + 1], usage, model_cascade.LOW_CONFIDENCE, unsure
         )
+        unsure_reply = (reply, chain[level])
         level, asked, tries = level + 1, list(messages), 0
+    if unsure_reply is not None:  # a stronger model failed to answer: the unsure answer stands
+        return await _fall_back(run, role, chain[level], unsure_reply, usage, problem)
     wanted = f"readable {schema.__name__}" if schema is not None else "readable reply"
     raise ModelOutputError(
         chain[level].describe(), f"no {wanted} in {attempts} attempts: {problem}", usage
     )
+
+
+async def _fall_back(
+    run: NodeRun,
+    role: str,
+    failed: RoleModel,
+    kept: tuple[ModelReply, RoleModel],
+    usage: Usage,
+    problem: str,
+) -> ModelReply:
+    """A model escalated to gave no usable answer: keep the readable, less sure one."""
+    reply, source = kept
+    data = model_cascade.escalation_event(
+        role, failed.label, source.label, model_cascade.FALL_BACK, problem
+    )
+    index = usage["model_calls"].get(role, 0)
+    await run.deps.channel.emit(MODEL_ESCALATED, data, key=f"fell_back:{role}:{index}")
+    return ModelReply(reply.message, reply.parsed, usage)
 
 
 async def _escalate(

@@ -20,6 +20,7 @@ from graphs.spec import ModelConfig
 
 PARSE = "parse"
 LOW_CONFIDENCE = "low_confidence"
+FALL_BACK = "fell_back"  # the next model failed; the unsure reply before it is kept
 REVISIONS = "revisions"
 STEP_ROLES = frozenset({"worker", "critic"})  # their calls are made on one plan step
 

@@ -371,3 +371,28 @@ def test_a_confidence_out_of_range_never_makes_a_verdict_unreadable(given, read)
         {"decision": "accept", "reason": "ok", "confidence": given}
     )
     assert verdict.decision == "accept" and verdict.confidence == read
+
+
+async def test_an_unsure_verdict_stands_when_the_stronger_model_cannot_be_read(
+    engine: Engine, run_agent
+) -> None:
+    """A cascade is never less robust than its first model: the readable, unsure verdict is
+    kept when the model escalated to gives nothing readable."""
+    unsure = {"decision": "accept", "reason": "Probably the load.", "confidence": 0.2}
+    broken = [{"structured": BROKEN_VERDICT}] * 2
+    spec = cascade_spec(
+        "critic",
+        {
+            "worker": ["The load is low."],
+            "critic": [{"structured": unsure}],
+            "critic:strong": broken,
+        },
+    )
+    result = await run_agent(spec, GOAL)
+
+    assert result.task.state == "completed", result.task.output
+    reasons = [e["reason"] for e in await events(engine, result.task.id, "model_escalated")]
+    assert reasons == ["low_confidence", "fell_back"]
+    [verdict] = await events(engine, result.task.id, "verdict")
+    assert (verdict["decision"], verdict["reason"]) == ("accept", "Probably the load.")
+    assert by_model(result)["scripted:strong"]["calls"] == 2
