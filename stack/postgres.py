@@ -169,7 +169,7 @@ def probe_postgres(
     for, up to `starting_wait_s`: it will answer soon, and a process started by its
     supervisor at that moment should come up rather than exit. Anything else fails at once.
     """
-    deadline = time.monotonic() + starting_wait_s
+    deadline, told = time.monotonic() + starting_wait_s, False
     while True:
         try:
             with psycopg.connect(url, connect_timeout=PROBE_TIMEOUT_S, autocommit=True) as conn:
@@ -177,7 +177,9 @@ def probe_postgres(
             return
         except psycopg.Error as exc:
             if _still_starting(exc) and time.monotonic() < deadline:
-                log.warning("Postgres at %s is starting up; waiting", redact_url(url))
+                if not told:
+                    log.warning("Postgres at %s is starting up; waiting", redact_url(url))
+                    told = True
                 time.sleep(STARTING_POLL_S)
                 continue
             raise ServiceUnavailable(
@@ -186,10 +188,13 @@ def probe_postgres(
 
 
 def _still_starting(exc: psycopg.Error) -> bool:
-    """The server refused with 57P03 (cannot_connect_now): starting up or recovering."""
+    """The server refused with 57P03 (cannot_connect_now) because it is starting up or
+    recovering — not shutting down, and not a standby that takes no connections."""
+    text = str(exc)  # libpq reports connection-time refusals as text only
+    if "shutting down" in text or "hot standby" in text:
+        return False
     if exc.sqlstate == "57P03":
         return True
-    text = str(exc)  # libpq reports connection-time refusals as text only
     return any(
         phrase in text
         for phrase in (

@@ -140,14 +140,22 @@ def test_a_server_still_starting_past_the_wait_is_reported(pg_url: str) -> None:
     assert refused[0] >= 1
 
 
-def test_other_refusals_fail_at_once(pg_url: str) -> None:
+@pytest.mark.parametrize(
+    ("sqlstate", "message"),
+    [
+        ("28P01", "password authentication failed"),
+        ("57P03", "the database system is shutting down"),
+    ],
+)
+def test_other_refusals_fail_at_once(pg_url: str, sqlstate: str, message: str) -> None:
     with (
-        recovering_proxy(
-            pg_url, refusals=1000, sqlstate="28P01", message="password authentication failed"
-        ) as (url, refused),
+        recovering_proxy(pg_url, refusals=1000, sqlstate=sqlstate, message=message) as (
+            url,
+            refused,
+        ),
         pytest.raises(ServiceUnavailable) as raised,
     ):
         probe_postgres(url)
 
-    assert "password authentication failed" in str(raised.value)
+    assert message in str(raised.value)
     assert refused[0] == 1  # not retried
