@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from steps_mcp_server import server_config
 
@@ -199,7 +200,8 @@ async def test_budget_is_the_tasks_and_stops_the_branches(engine, events_of, tmp
     assert outcomes == [("done", ""), ("pending", "max_tool_calls")]
 
 
-async def test_cancel_reaches_every_branch(engine, events_of, tmp_path):
+@pytest.mark.parametrize("stop", ["cancel", "kill_switch"])
+async def test_cancel_and_kill_switch_reach_every_branch(engine, events_of, stop):
     worker = {
         "responses": [
             {"text": "Looking.", "tool_calls": [{"name": "load_average"}], "latency_seconds": 0.05}
@@ -225,7 +227,8 @@ async def test_cancel_reaches_every_branch(engine, events_of, tmp_path):
         }
     )
     runner = TaskRunner(engine)
-    task = await runner.submit("watch forever, twice", spec)
+    tenant = f"parallel-{uuid.uuid4().hex[:6]}"  # the kill switch stops this tenant's tasks
+    task = await runner.submit("watch forever, twice", spec, tenant=tenant)
     running = asyncio.create_task(runner.run(task.id))
     deadline = asyncio.get_running_loop().time() + 60
     while {e.data.get("branch") for e in await events_of(task.id) if e.type == "tool_call"} != {
@@ -234,7 +237,11 @@ async def test_cancel_reaches_every_branch(engine, events_of, tmp_path):
     }:
         assert asyncio.get_running_loop().time() < deadline, "the branches never both ran"
         await asyncio.sleep(0.02)
-    await engine.lifecycle.cancel(task.id, by="test")
+    if stop == "cancel":
+        await engine.lifecycle.cancel(task.id, by="test")
+    else:
+        stopped = await engine.lifecycle.cancel_open(by="test", tenant=tenant)
+        assert [(s.id, s.running) for s in stopped] == [(task.id, True)]
     result = await asyncio.wait_for(running, timeout=60)
     assert (result.task.state, result.task.stop_reason) == ("canceled", "canceled")
     events = await events_of(task.id)
