@@ -81,12 +81,13 @@ class TaskToolboxes:
         from tools.mcp.toolbox import McpToolbox
 
         servers = _digest(spec)
+        pins = PinStore(self.pool) if self.pool is not None else None
         toolbox = self._take(task_id, servers)
         if toolbox is None:
-            pins = PinStore(self.pool) if self.pool is not None else None
             toolbox = await McpToolbox.open(spec.mcp_servers, pins=pins)
         else:
             log.info("task %s: its MCP servers kept running while it waited", task_id)
+            await toolbox.recheck_approvals(pins)  # a tool approved meanwhile is usable
         opened = OpenToolset(
             toolbox.toolset(
                 builtin_registry(spec, self.settings), spec.tools, continuous=continuous

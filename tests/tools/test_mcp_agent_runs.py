@@ -279,3 +279,32 @@ async def test_a_task_waiting_past_the_keep_time_gets_its_servers_started_again(
         assert done.task.state == "completed" and counter() == 1
         before, after = await pids_seen(engine, task.id)
         assert before != after
+
+
+async def test_a_tool_approved_while_the_task_waits_is_usable_when_it_resumes(
+    stdio_server, run_mcp_agent, mcp_engine, mcp_agent, pin_store
+) -> None:
+    server = stdio_server(name=f"m{uuid.uuid4().hex[:8]}", pin="manual")
+    echo = f"{server.name}__echo"
+    spec = agent(
+        [server],
+        {
+            "allow": ["write_report", f"{server.name}.echo"],
+            "policies": {"write_report": "approval"},
+        },
+        [
+            calls("write_report", {"title": "Notes", "body": "x"}, text="Saving first."),
+            calls(echo, {"text": "hello"}, text="Now the echo."),
+            "Done.",
+        ],
+    )
+    waiting = await run_mcp_agent(spec)
+    assert waiting.task.state == "input-required" and mcp_engine.toolboxes.parked(waiting.task.id)
+    pending = {p.tool: p for p in await pin_store.list(server=server.name, pending=True)}
+    await pin_store.approve(server.name, "echo", pending["echo"].digest, approved_by="operator")
+
+    done = await mcp_agent.run_task(mcp_engine, waiting.task.id, decision=approve())
+
+    assert done.task.state == "completed"
+    statuses = {e["tool"]: e["status"] for e in await tool_events(mcp_engine, done.task.id)}
+    assert statuses[f"{server.name}.echo"] == "ok"  # not denied as unapproved at discovery

@@ -16,6 +16,7 @@ the interceptor also makes the result fit for the model first (tools/mcp/content
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,19 @@ class McpToolbox:
                 entry = ResolvedTool(registered=entry.registered, decision=UNAPPROVED)
             entries[name] = entry
         return Toolset(entries)
+
+    async def recheck_approvals(self, pins: PinStore | None) -> None:
+        """Take in approvals given since discovery (a toolbox kept open across a wait)."""
+        if pins is None:
+            return
+        for i, tool in enumerate(self.tools):
+            if tool.approved:
+                continue
+            pin = await pins.get(tool.server, _mcp_name(tool), tool.digest)
+            if pin is not None and pin.approved_by is not None:
+                self.tools[i] = dataclasses.replace(
+                    tool, approved=True, approved_by=pin.approved_by
+                )
 
     async def aclose(self) -> None:
         await asyncio.gather(*(c.close() for c in self.connections), return_exceptions=True)
