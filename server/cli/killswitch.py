@@ -17,7 +17,7 @@ import typer
 
 from server.cli.common import console, handle_errors, run_async, settings
 from server.cli.task import cli_services
-from server.runtime.killswitch import KillSwitchState
+from server.runtime.killswitch import KillSwitchState, StoppedTasks
 from server.services import Services
 from stack.errors import NotFound
 
@@ -38,17 +38,22 @@ def _flip(on: bool, by: str | None, tenant: str | None) -> None:
     config = settings()
     who = by or f"cli:{getpass.getuser()}"
 
-    async def main() -> int:
+    async def main() -> StoppedTasks:
         async with cli_services(config) as services:
             if tenant is None:
-                return len(await services.killswitch.set(on, by=who))
+                return await services.killswitch.set(on, by=who)
             await _check_tenant(services, tenant)
-            return len(await services.killswitch.set_tenant(tenant, on, by=who))
+            return await services.killswitch.set_tenant(tenant, on, by=who)
 
     stopped = run_async(main())
     scope = f"tenant {tenant}'s kill switch" if tenant else "kill switch"
     if on:
-        console.print(f"[bold red]{scope} ON[/] · {stopped} task(s) stopped")
+        console.print(f"[bold red]{scope} ON[/] · {len(stopped)} task(s) stopped")
+        if stopped.remaining:  # rows other transactions held: refused at their next step
+            console.print(
+                f"{stopped.remaining} more still open: each stops at its next claim or step, "
+                "and the maintenance sweep stops the rest within a minute"
+            )
     else:
         console.print(f"[bold green]{scope} off[/] · scheduling resumes")
 

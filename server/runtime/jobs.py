@@ -34,6 +34,7 @@ from stack.lifecycle import LeaseHeld
 if TYPE_CHECKING:
     from server.runtime.alerts import AlertEvaluator
     from server.runtime.execution import TaskExecution
+    from server.runtime.killswitch import KillSwitch
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ MAINTENANCE_QUEUE = "wakeful-maintenance"
 RUN_TASK = "wakeful.run_task"
 RETRY_STALLED = "wakeful.retry_stalled_jobs"
 PRUNE = "wakeful.prune_jobs"
+SWEEP_KILLSWITCHES = "wakeful.sweep_killswitches"
 DELIVER_ALERT = "wakeful.deliver_alert"
 CONTEXT_KEY = "wakeful"
 
@@ -59,6 +61,7 @@ class JobRuntime:
     execution: TaskExecution
     alerts: AlertEvaluator
     stalled_after_seconds: float
+    killswitch: KillSwitch | None = None
 
 
 def runtime_of(context: JobContext) -> JobRuntime:
@@ -158,6 +161,13 @@ async def redispatch_orphans(context: JobContext, timestamp: int) -> int:
     return len(orphans)
 
 
+async def sweep_killswitches(context: JobContext, timestamp: int) -> int:
+    """Stop the open tasks a kill switch that is on still left (its own sweep ran in the
+    process that flipped it, which may be gone)."""
+    killswitch = runtime_of(context).killswitch
+    return await killswitch.sweep_all() if killswitch is not None else 0
+
+
 async def prune_jobs(context: JobContext, timestamp: int) -> None:
     """Forget finished run jobs after a week (the task rows and events stay)."""
     await context.app.job_manager.delete_old_jobs(
@@ -189,6 +199,10 @@ def register(app: procrastinate.App, *, stalled_check_seconds: int) -> None:
         redispatch_orphans
     )
     app.periodic(cron="* * * * *", periodic_id="orphans")(redispatch)
+    sweep = app.task(name=SWEEP_KILLSWITCHES, queue=MAINTENANCE_QUEUE, pass_context=True)(
+        sweep_killswitches
+    )
+    app.periodic(cron="* * * * *", periodic_id="killswitch_sweep")(sweep)
     prune = app.task(name=PRUNE, queue=MAINTENANCE_QUEUE, pass_context=True)(prune_jobs)
     app.periodic(cron="17 * * * *", periodic_id="prune")(prune)
     app.task(

@@ -151,6 +151,20 @@ class KillSwitch:
             return (await self.state()).on
         return (await self.tenant_state(tenant)).on
 
+    async def sweep_all(self) -> int:
+        """Stop what every switch that is on left open (a flip's own sweep lives in its
+        process and ends with it): run by the maintenance queue every minute."""
+        stopped = 0
+        if (await self.state()).on:
+            stopped += len(await self._stop_open("killswitch (sweep)", None, None, False))
+            return stopped  # every tenant's open tasks are in that
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(load_queries(_QUERIES)["tenants_stopped"])
+            tenants = [row["tenant"] for row in await cur.fetchall()]
+        for tenant in tenants:
+            stopped += len(await self._stop_open("killswitch (sweep)", tenant, None, False))
+        return stopped
+
     async def sweeps_done(self) -> None:
         """Wait for the background sweeps started so far (tests, shutdown)."""
         while self._sweeps:

@@ -31,3 +31,6 @@ SELECT pg_notify('wakeful_agents', '*') AS agents_notified FROM flipped
 -- get_tenant_killswitch --
 SELECT value, changed_by, changed_at FROM tenant_flags
 WHERE tenant = %(tenant)s AND name = 'killswitch'
+
+-- tenants_stopped --
+SELECT tenant FROM tenant_flags WHERE name = 'killswitch' AND value ORDER BY tenant

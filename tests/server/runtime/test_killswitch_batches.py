@@ -4,6 +4,8 @@ with what it stopped and how many remain, a background sweep stopping the rest."
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import psycopg
 import pytest
 
@@ -91,3 +93,39 @@ async def test_a_running_task_stops_at_its_next_boundary_before_any_batch(rt: Se
         assert await rt.control.open_left() == 0  # flagged: stops at its next boundary
     finally:
         await rt.killswitch.set(False, by="test")
+
+
+@pytest.mark.parametrize("tenant", [None, "sweep-tenant"])
+async def test_the_maintenance_sweep_stops_what_a_flip_left(rt: Services, tenant) -> None:
+    """The flip's own sweep lives in its process (gone, here: sweep=False); the periodic
+    maintenance job stops what that left, for the global switch and a tenant's."""
+    from server.runtime.jobs import JobRuntime, sweep_killswitches
+
+    if tenant is not None and tenant not in {t.id for t in await rt.auth.list_tenants()}:
+        await rt.auth.create_tenant(tenant)
+    tasks = []
+    for _ in range(5):
+        task, _ = await rt.control.create(
+            goal="g", agent="batch-test", budgets={}, agent_spec={},
+            **({"tenant": tenant} if tenant else {}),
+        )  # fmt: skip
+        tasks.append(task)
+    switch = KillSwitch(rt.engine.pool, rt.control, batch=2)
+    flip = switch.set if tenant is None else lambda *a, **k: switch.set_tenant(tenant, *a, **k)
+    try:
+        first = await flip(True, by="test", wait_seconds=0, sweep=False)
+        assert len(first) == 2 and first.remaining == 3
+
+        runtime = JobRuntime(
+            execution=None,  # type: ignore[arg-type]
+            alerts=None,  # type: ignore[arg-type]
+            stalled_after_seconds=30,
+            killswitch=switch,
+        )
+        context = SimpleNamespace(additional_context={"wakeful": runtime})  # as a job gets it
+        assert await sweep_killswitches(context, 0) == 3  # type: ignore[arg-type]
+        assert await switch.left(tenant) == 0
+        for task in tasks:
+            assert (await rt.engine.records.get_task(task.id)).state == "canceled"
+    finally:
+        await flip(False, by="test")
