@@ -13,7 +13,11 @@ episodic and knowledge memory tiers, see AGENT):
 - cancel → canceled: a task whose planner call takes 60 s is canceled over HTTP once its
   planner runs; from just before the POST to the task's end timestamp;
 - langgraph_dev: `langgraph dev` serving the same graph (langgraph.json), stateless
-  /runs/wait at `--concurrency` in flight: the anchor.
+  /runs/wait at `--concurrency` in flight: the anchor;
+- post_latency: POST /tasks from `--post-clients` concurrent clients (httpx, one connection
+  each, `--posts-per-client` each) on `wakeful serve` with one worker while
+  `--post-running` tasks are queued or running: how long submission takes when the same
+  process runs tasks (issue 12: p50 <= 10 ms, p99 <= 50 ms at 50 clients).
 
 The throughputs are measured in `--rounds` rounds, each running every configuration once in
 turn (all servers stay up and warm; the second worker is paused with SIGSTOP outside its
@@ -34,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -71,15 +76,36 @@ AGENT = {
 }
 SLOW_AGENT = {
     "name": "bench-slow",
-    "model": {"provider": "scripted", "script": {"planner": [{
-        "structured": {"steps": [{"id": "s", "description": "wait"}]}, "latency_seconds": 60}]}},
+    "model": {
+        "provider": "scripted",
+        "script": {
+            "planner": [
+                {
+                    "structured": {"steps": [{"id": "s", "description": "wait"}]},
+                    "latency_seconds": 60,
+                }
+            ]
+        },
+    },
     "tools": {"allow": []},
 }
 TARGETS = {
     "one_worker_vs_in_process": 0.6,
     "cancel_p99_ms": 1000.0,
     "first_event_p50_ms": 100.0,
+    "post_p50_ms": 10.0,
+    "post_p99_ms": 50.0,
+    "one_worker_vs_langgraph_dev": 1.0,
+    "two_workers_vs_one": 1.6,
 }
+# What each lever bought (benchmarks/server.py on this 2-core box, load average in brackets).
+HISTORY = [
+    {
+        "lever": "baseline (issue 12, load 18-24)",
+        "post_p50_ms_at_50_clients": 4400,
+        "server_1_worker_vs_langgraph_dev": 0.335,
+    },
+]
 TERMINAL = ("completed", "failed", "canceled", "rejected")
 
 
@@ -99,8 +125,12 @@ def percentiles(values: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
-    return {"p50": round(statistics.median(ordered), 1), "p99": round(at(0.99), 1),
-            "max": round(ordered[-1], 1), "samples": len(ordered)}
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p99": round(at(0.99), 1),
+        "max": round(ordered[-1], 1),
+        "samples": len(ordered),
+    }
 
 
 class Bench:
@@ -113,16 +143,30 @@ class Bench:
         self.services: Services | None = None
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WAKEFUL_CONFIG")}
-        env.update(DATABASE_URL=self.url, WAKEFUL_DATA_DIR=str(self.data_dir),
-                   LANGSMITH_TRACING="false", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WAKEFUL_CONFIG")
+        }
+        env.update(
+            DATABASE_URL=self.url,
+            WAKEFUL_DATA_DIR=str(self.data_dir),
+            LANGSMITH_TRACING="false",
+            HF_HUB_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+        )
         return env
 
     def start(self, command: list[str], log: str) -> subprocess.Popen[bytes]:
         with (self.data_dir / log).open("wb") as out:
-            process = subprocess.Popen(command, cwd=REPO, env=self.env(), stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes.append(process)
         return process
 
@@ -192,7 +236,10 @@ class Bench:
         while True:
             rows = await self.query(
                 "SELECT id, state, created_at, ended_at FROM tasks WHERE id = ANY(%s)"
-                " AND state = ANY(%s)", ids, list(TERMINAL))
+                " AND state = ANY(%s)",
+                ids,
+                list(TERMINAL),
+            )
             if len(rows) == len(ids):
                 return rows
             if time.monotonic() > deadline:
@@ -208,11 +255,18 @@ class Bench:
         return self.tasks / elapsed
 
     async def rounds(
-        self, rounds: int, server: httpx.AsyncClient, second: subprocess.Popen[bytes],
+        self,
+        rounds: int,
+        server: httpx.AsyncClient,
+        second: subprocess.Popen[bytes],
         anchor: httpx.AsyncClient | None,
     ) -> dict[str, list[float]]:
-        rates: dict[str, list[float]] = {"in_process": [], "server_1_worker": [],
-                                         "server_2_workers": [], "langgraph_dev": []}
+        rates: dict[str, list[float]] = {
+            "in_process": [],
+            "server_1_worker": [],
+            "server_2_workers": [],
+            "langgraph_dev": [],
+        }
         for index in range(rounds):
             rates["in_process"].append(await self.in_process(self.tasks))
             rates["server_1_worker"].append(await self.throughput(server))
@@ -223,8 +277,10 @@ class Bench:
                 os.kill(second.pid, signal.SIGSTOP)
             if anchor is not None:
                 rates["langgraph_dev"].append(await self.langgraph_runs(anchor, self.tasks))
-            progress(f"round {index + 1}/{rounds}: " + ", ".join(
-                f"{name} {values[-1]:.2f}" for name, values in rates.items() if values))
+            progress(
+                f"round {index + 1}/{rounds}: "
+                + ", ".join(f"{name} {values[-1]:.2f}" for name, values in rates.items() if values)
+            )
         return rates
 
     async def first_event(self, client: httpx.AsyncClient, samples: int) -> dict[str, float]:
@@ -236,7 +292,8 @@ class Bench:
             task_id = response.json()["id"]
             await self.wait_ended([task_id])
             [row] = await self.query(
-                "SELECT min(ts) AS first FROM events WHERE task_id = %s", task_id)
+                "SELECT min(ts) AS first FROM events WHERE task_id = %s", task_id
+            )
             latencies.append((row["first"].timestamp() - before) * 1000)
         result = percentiles(latencies)
         progress(f"submit → first event: {result}")
@@ -248,9 +305,11 @@ class Bench:
             response = await client.post("/tasks", json={"goal": "wait", "agent": "bench-slow"})
             response.raise_for_status()
             task_id = response.json()["id"]
-            await self.until(lambda task_id=task_id: self.query(
-                "SELECT 1 FROM events WHERE task_id = %s AND data->>'node' = 'planner'",
-                task_id))
+            await self.until(
+                lambda task_id=task_id: self.query(
+                    "SELECT 1 FROM events WHERE task_id = %s AND data->>'node' = 'planner'", task_id
+                )
+            )
             before = time.time()
             (await client.post(f"/tasks/{task_id}/cancel")).raise_for_status()
             [row] = await self.wait_ended([task_id])
@@ -258,6 +317,62 @@ class Bench:
             latencies.append((row["ended_at"].timestamp() - before) * 1000)
         result = percentiles(latencies)
         progress(f"cancel → canceled: {result}")
+        return result
+
+    async def post_latency(
+        self,
+        client: httpx.AsyncClient,
+        clients: int,
+        posts: int,
+        running: int,
+        interval: float,
+    ) -> dict[str, Any]:
+        """POST /tasks latency from `clients` concurrent clients while `running` tasks are
+        queued or running on the server's worker. Each client waits a random 0..2x
+        `interval` seconds before each POST (open loop, `clients / interval` POSTs/s
+        offered); with interval 0 they post back to back (closed loop: then latency is
+        clients / throughput, whatever else the server does)."""
+        background = await self.submit_many(client, running, AGENT["name"])
+        await self.until(
+            lambda: self.query(
+                "SELECT 1 FROM tasks WHERE id = ANY(%s) AND state = 'working'", background
+            )
+        )
+        headers = dict(client.headers)
+        latencies: list[float] = []
+        ids: list[str] = []
+        rng = random.Random(12)
+
+        async def one_client() -> None:
+            async with httpx.AsyncClient(
+                base_url=str(client.base_url), headers=headers, timeout=120
+            ) as own:
+                await own.get("/healthz")  # connect first: the POSTs measure the handling
+                for _ in range(posts):
+                    await asyncio.sleep(rng.uniform(0, 2 * interval))
+                    started = time.perf_counter()
+                    response = await own.post("/tasks", json={"goal": GOAL, "agent": AGENT["name"]})
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    response.raise_for_status()
+                    ids.append(response.json()["id"])
+
+        busy = await self.query(
+            "SELECT count(*) AS n FROM tasks WHERE id = ANY(%s) AND state = 'working'", background
+        )
+        began = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        result: dict[str, Any] = {
+            "clients": clients,
+            "posts_per_client": posts,
+            "mean_seconds_between_posts": interval,
+            "posts_per_s": round(len(latencies) / (time.perf_counter() - began), 1),
+            "tasks_running_at_start": busy[0]["n"],
+            "tasks_queued_at_start": running,
+            "load_average": round(os.getloadavg()[0], 2),
+            **percentiles(latencies),
+        }
+        progress(f"POST /tasks latency: {result}")
+        await self.wait_ended(background + ids, timeout=1800)
         return result
 
     async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = 60) -> None:
@@ -270,27 +385,50 @@ class Bench:
     async def start_server(self) -> httpx.AsyncClient:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        serve = self.start([sys.executable, "-m", "server.cli.serve", "--port", str(port),
-                            "--concurrency", str(self.concurrency)], "serve.log")
+        serve = self.start(
+            [
+                sys.executable,
+                "-m",
+                "server.cli.serve",
+                "--port",
+                str(port),
+                "--concurrency",
+                str(self.concurrency),
+            ],
+            "serve.log",
+        )
         await self.wait_ready(base, serve, "serve.log")
         token = (self.data_dir / "admin.token").read_text().strip()
-        client = httpx.AsyncClient(base_url=base, timeout=60,
-                                   headers={"Authorization": f"Bearer {token}"})
+        client = httpx.AsyncClient(
+            base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}
+        )
         progress("server: warm-up")
         await self.wait_ended(await self.submit_many(client, self.concurrency, AGENT["name"]))
         return client
 
     async def start_second_worker(self, client: httpx.AsyncClient) -> subprocess.Popen[bytes]:
-        worker = self.start([sys.executable, "-m", "server.cli.worker", "--concurrency",
-                             str(self.concurrency), "--no-scheduler"], "worker.log")
+        worker = self.start(
+            [
+                sys.executable,
+                "-m",
+                "server.cli.worker",
+                "--concurrency",
+                str(self.concurrency),
+                "--no-scheduler",
+            ],
+            "worker.log",
+        )
         progress("second worker: warm-up")
         deadline = time.monotonic() + 120
         while True:  # until the new worker has run tasks (it loads models on its first)
-            await self.wait_ended(await self.submit_many(client, 2 * self.concurrency,
-                                                         AGENT["name"]))
+            await self.wait_ended(
+                await self.submit_many(client, 2 * self.concurrency, AGENT["name"])
+            )
             rows = await self.query(
                 "SELECT count(*) AS n FROM events WHERE type = 'run_started'"
-                " AND data->>'worker' LIKE %s", f"%:{worker.pid}")
+                " AND data->>'worker' LIKE %s",
+                f"%:{worker.pid}",
+            )
             if rows[0]["n"] >= self.concurrency:
                 break
             if time.monotonic() > deadline or worker.poll() is not None:
@@ -305,8 +443,10 @@ class Bench:
         spec_file = self.data_dir / "bench-agent.yaml"
         spec_file.write_text(yaml.safe_dump(AGENT))
         self.spec_file = spec_file
-        process = self.start([str(LANGGRAPH), "dev", "--port", str(port), "--no-browser",
-                              "--no-reload"], "langgraph-dev.log")
+        process = self.start(
+            [str(LANGGRAPH), "dev", "--port", str(port), "--no-browser", "--no-reload"],
+            "langgraph-dev.log",
+        )
         client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120)
         deadline = time.monotonic() + 120
         while True:
@@ -327,10 +467,14 @@ class Bench:
 
         async def one() -> None:
             async with gate:
-                response = await client.post("/runs/wait", json={
-                    "assistant_id": "agent", "input": {"goal": GOAL},
-                    "context": {"agent": str(self.spec_file)},
-                })
+                response = await client.post(
+                    "/runs/wait",
+                    json={
+                        "assistant_id": "agent",
+                        "input": {"goal": GOAL},
+                        "context": {"agent": str(self.spec_file)},
+                    },
+                )
                 response.raise_for_status()
                 if response.json().get("stop_reason") != "completed":
                     raise RuntimeError(f"langgraph dev run: {response.text[:500]}")
@@ -360,6 +504,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await bench.in_process(args.concurrency)
             server = await bench.start_server()
             clients.append(server)
+            posts = [
+                await bench.post_latency(
+                    server, args.post_clients, args.posts_per_client, args.post_running, interval
+                )
+                for interval in args.post_intervals
+                for _ in range(args.post_repeats)
+            ]
+            if args.only_post_latency:
+                return {
+                    "benchmark": "server",
+                    "post_latency": posts,
+                    "targets": TARGETS,
+                    "history": HISTORY,
+                }
             first = await bench.first_event(server, args.latency_samples)
             canceled = await bench.cancel(server, args.cancel_samples)
             second = await bench.start_second_worker(server)
@@ -376,17 +534,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             if bench.services is not None:
                 await bench.services.close()
             with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                             .format(sql.Identifier(name)))
-    return report(args, rates, first, canceled)
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+    return report(args, rates, first, canceled, posts)
 
 
 def report(
-    args: argparse.Namespace, rates: dict[str, list[float]], first: dict[str, float],
+    args: argparse.Namespace,
+    rates: dict[str, list[float]],
+    first: dict[str, float],
     canceled: dict[str, float],
+    posts: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    median = {name: statistics.median(values) if values else None
-              for name, values in rates.items()}
+    median = {name: statistics.median(values) if values else None for name, values in rates.items()}
 
     def ratio(top: str, bottom: str) -> float | None:
         pairs = list(zip(rates[top], rates[bottom], strict=False))
@@ -412,9 +573,23 @@ def report(
         "ratios_median_of_rounds": ratios,
         "submit_to_first_event_ms": first,
         "cancel_to_canceled_ms": canceled,
+        "post_latency": posts,
+        "history": HISTORY,
         "targets": {
-            "one_worker_ge_0.6_in_process":
-                ratios["server_1_worker_vs_in_process"] >= TARGETS["one_worker_vs_in_process"],
+            "post_p50_le_10ms_paced": all(
+                p["p50"] <= TARGETS["post_p50_ms"]
+                for p in posts
+                if p["mean_seconds_between_posts"] > 0
+            ),
+            "post_p99_le_50ms_paced": all(
+                p["p99"] <= TARGETS["post_p99_ms"]
+                for p in posts
+                if p["mean_seconds_between_posts"] > 0
+            ),
+            "two_workers_ge_1.6x_one": ratios["server_2_workers_vs_1"]
+            >= TARGETS["two_workers_vs_one"],
+            "one_worker_ge_0.6_in_process": ratios["server_1_worker_vs_in_process"]
+            >= TARGETS["one_worker_vs_in_process"],
             "two_workers_beat_one": ratios["server_2_workers_vs_1"] > 1,
             "cancel_p99_le_1s": canceled["p99"] <= TARGETS["cancel_p99_ms"],
             "first_event_p50_le_100ms": first["p50"] <= TARGETS["first_event_p50_ms"],
@@ -431,9 +606,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-samples", type=int, default=30)
     parser.add_argument("--cancel-samples", type=int, default=20)
     parser.add_argument("--skip-langgraph", action="store_true", help="no langgraph dev anchor")
+    parser.add_argument("--post-clients", type=int, default=50)
+    parser.add_argument("--posts-per-client", type=int, default=4)
+    parser.add_argument(
+        "--post-running",
+        type=int,
+        default=8,
+        help="tasks queued on the worker while the POSTs are measured",
+    )
+    parser.add_argument("--post-repeats", type=int, default=1)
+    parser.add_argument(
+        "--post-intervals",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.0],
+        help="mean seconds between a client's POSTs (0: back to back)",
+    )
+    parser.add_argument(
+        "--only-post-latency", action="store_true", help="measure only the POST latency (then stop)"
+    )
     args = parser.parse_args(argv)
-    if min(args.tasks, args.rounds, args.concurrency, args.latency_samples,
-           args.cancel_samples) < 1:
+    if (
+        min(args.tasks, args.rounds, args.concurrency, args.latency_samples, args.cancel_samples)
+        < 1
+    ):
         parser.error("counts must be at least 1")
     print(json.dumps(asyncio.run(measure(args)), indent=2))
 

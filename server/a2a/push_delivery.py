@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 _QUERIES = Path(__file__).with_suffix(".sql")
 TOKEN_HEADER = "X-A2A-Notification-Token"
 IDLE_WAKE_S = 30.0  # re-check at least this often, whatever the notifications say
+# Every task event notifies; a burst of them is one scan (a scan per event took as much of
+# the API's loop and pool as POST /tasks did: benchmarks/server.py, issue 12).
+COALESCE_S = 0.05
 
 
 def _q(name: str) -> str:
@@ -102,6 +105,7 @@ class PushDelivery:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                await asyncio.sleep(COALESCE_S)
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         """Deliver one batch of due notifications; returns how many were taken."""
