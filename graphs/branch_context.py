@@ -165,6 +165,11 @@ class BranchChannel:
     async def emit(self, type: str, data: dict[str, Any], *, key: str | None = None) -> None:
         if key is None and self._scope is not None:
             key = f"{self._scope}#{self._position}"
+        elif key is not None:
+            # A caller's key (model:worker:3, tool:<call id>) is unique within one run of
+            # nodes; sibling branches counting from the same fan-out would share it, and the
+            # events table keeps only the first of a key. Still stable across a resume.
+            key = f"branch:{self.step}/{key}"
         self._position += 1
         await self._inner.emit(type, {**data, "branch": self.step}, key=key)
 
