@@ -105,6 +105,34 @@ HISTORY = [
         "post_p50_ms_at_50_clients": 4400,
         "server_1_worker_vs_langgraph_dev": 0.335,
     },
+    {
+        "lever": "re-measured on main (load 2.9-9.4; --tasks 20 --rounds 2)",
+        "post_ms_paced_50_per_s": "p50 35-259, p99 166-805",
+        "post_ms_back_to_back": "p50 289-704, p99 720-1860 (50-70 POSTs/s)",
+        "server_1_worker_vs_langgraph_dev": "0.43 / 0.42",
+        "server_2_workers_vs_1": "1.56 / 1.89",
+    },
+    {
+        "lever": "profile (same loop): POSTs waited on the engine pool the runs share (avg 340 ms"
+        " a checkout at 50 back-to-back clients) and on the loop (lag p50 16 ms, p99"
+        " 200 ms); A2A push delivery ran 2 queries per task event (~400/s)"
+    },
+    {
+        "lever": "worker on its own thread, loop and pool",
+        "kept": False,
+        "why": "pool wait fell to ~6 ms and loop lag p50 to 1.3 ms, but POST latency did not"
+        " improve (paced p50 46 vs 35 ms, p99 375 vs 166 ms, same hour): runs and"
+        " requests then share the GIL",
+    },
+    {
+        "lever": "API process apart (serve --no-worker + a worker process)",
+        "kept": "not built",
+        "post_ms_paced": "p50 84, p99 306 at load 6.4 (vs 259/648 for one process, earlier run)",
+    },
+    {
+        "lever": "push delivery: one outbox scan per burst of event notifications (50 ms)",
+        "kept": True,
+    },
 ]
 TERMINAL = ("completed", "failed", "canceled", "rejected")
 

@@ -34,7 +34,7 @@ from server.cli.task import event_line, styled
 from server.cli.worker import exit_now, install_stop_handlers
 from server.runtime.database_health import is_outage
 from server.runtime.listener import EVENTS
-from server.runtime.worker import WorkerOptions, run_on_own_loop
+from server.runtime.worker import Worker, WorkerOptions
 from server.services import AgentRow, Services, open_services
 from server.services.auth import LOCAL_TENANT
 from stack.errors import ConfigError, ServiceUnavailable
@@ -330,10 +330,8 @@ async def _serve(
     stop = asyncio.Event()
     install_stop_handlers(stop)
     server, serving = await _start_api(services, sock)
-    parts = [services.database.run(stop)]  # readyz and the view read this process's watch
-    if options.worker:  # on its own thread, loop and pool: requests never wait behind runs
-        parts.append(run_on_own_loop(config, worker_options(options), stop))
-    worker = asyncio.gather(*parts)
+    worker = asyncio.create_task(Worker(services, worker_options(options)).run(stop)
+                                 if options.worker else services.database.run(stop))
     host, port = sock.getsockname()[:2]
     _banner(f"http://{host}:{port}", token_file, options.concurrency if options.worker else 0,
             applied)

@@ -8,10 +8,6 @@ so it is never stuck behind long runs), and resume from their last checkpoint. A
 running tasks finish for `shutdown_grace_seconds`, then interrupts them: they are queued
 again at once and resume from their last checkpoint on the next worker.
 
-`serve` runs its worker on a thread of its own (`run_on_own_loop`): its own event loop and
-its own services (connection pool, queue, LISTEN connection), so request handling never
-waits for a pool connection a run holds, nor for the loop to finish a run's step.
-
 A database outage stops nothing for good: a procrastinate worker that lost its connection
 is started again once the database answers (server/runtime/database_health.py); the runs
 it had are re-dispatched by the stalled-job check and resume from their checkpoint.
@@ -20,13 +16,10 @@ it had are re-dispatched by the stalled-job check and resume from their checkpoi
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
 import socket
-import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,16 +33,12 @@ from stack.errors import ConfigError, WakefulError
 
 if TYPE_CHECKING:
     from server.services import Services
-    from stack.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAINTENANCE_CONCURRENCY = 2
 RESTART_WINDOW_S = 60.0
 MAX_RESTARTS = 5  # a part stopping more often than this while the database answers is broken
-# A thread waiting for the GIL gets it after at most this long (CPython's default: 5 ms);
-# with runs on one thread and requests on another, it bounds what a request waits.
-GIL_SWITCH_SECONDS = 0.0005
 
 
 class RuntimeFailed(WakefulError):
@@ -179,42 +168,3 @@ class Worker:
             delete_jobs=delete_jobs,
             additional_context=context,
         )
-
-
-async def run_on_own_loop(settings: Settings, options: WorkerOptions, stop: asyncio.Event) -> None:
-    """Run a Worker on a new thread with its own event loop and services until `stop` is
-    set; raises what the worker raised. The caller's loop stays free for its own work."""
-    started: concurrent.futures.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = (
-        concurrent.futures.Future()
-    )
-    ended: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-    async def work() -> None:
-        from server.services import open_services
-
-        own_stop = asyncio.Event()
-        started.set_result((asyncio.get_running_loop(), own_stop))
-        async with await open_services(settings) as services:
-            await Worker(services, options).run(own_stop)
-
-    def thread() -> None:
-        try:
-            asyncio.run(work())
-            ended.set_result(None)
-        except BaseException as exc:  # handed to the caller's loop
-            if not started.done():
-                started.set_exception(exc)
-            ended.set_exception(exc)
-
-    sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_SECONDS))
-    threading.Thread(target=thread, name="wakeful-worker", daemon=True).start()
-    loop, own_stop = await asyncio.wrap_future(started)
-    finished = asyncio.wrap_future(ended)
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([finished, stopping], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        with contextlib.suppress(RuntimeError):  # its loop already closed
-            loop.call_soon_threadsafe(own_stop.set)
-        await asyncio.shield(finished)
