@@ -54,6 +54,8 @@ bench: $(STAMP)
 	$(BIN)/python -P benchmarks/react_peer.py --tasks 5
 	$(BIN)/python -P benchmarks/graph_profile.py --tasks 3 --top 25
 	$(BIN)/python -P benchmarks/memory.py
+	$(BIN)/python -P benchmarks/embeddings.py --sentences 256
+	$(BIN)/python -P benchmarks/parallel_steps.py --tasks 1
 	$(BIN)/python -P benchmarks/server.py --tasks 20 --rounds 2
 
 studio: PORT ?= 2024
