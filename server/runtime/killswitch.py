@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CANCEL_BATCH = 1000
 # How long a sweep waits before trying again rows another transaction held.
 _RETRY_S = 0.2
+_HELD_WAIT_S = 5.0  # how long a flip retries rows other transactions hold
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class KillSwitch:
     ) -> StoppedTasks:
         stopped = StoppedTasks()
         deadline = None if wait_seconds is None else time.monotonic() + wait_seconds
+        held_until = time.monotonic() + _HELD_WAIT_S
         while True:
             started = time.monotonic()
             batch = await self.control.cancel_open(by=by, tenant=tenant, batch=self.batch)
@@ -118,8 +120,12 @@ class KillSwitch:
                 continue
             # a short batch: none left, or rows another transaction held a moment ago
             stopped.remaining = await self.control.open_left(tenant=tenant)
-            if not stopped.remaining or not batch or late:
+            if not stopped.remaining or late:
                 break
+            if not batch:  # only held rows are left (a run renewing its lease, writing a step)
+                if now > held_until:
+                    break  # the sweep, a claim or the next node boundary stops them
+                await asyncio.sleep(_RETRY_S)
         if stopped.remaining and sweep:
             task = asyncio.create_task(self._sweep(by, tenant))
             self._sweeps.add(task)

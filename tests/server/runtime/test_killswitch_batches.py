@@ -4,6 +4,7 @@ with what it stopped and how many remain, a background sweep stopping the rest."
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import psycopg
@@ -129,3 +130,33 @@ async def test_the_maintenance_sweep_stops_what_a_flip_left(rt: Services, tenant
             assert (await rt.engine.records.get_task(task.id)).state == "canceled"
     finally:
         await flip(False, by="test")
+
+
+async def test_a_flip_waits_for_a_row_a_run_holds_for_a_moment(rt: Services) -> None:
+    """A running task's row is locked for a moment whenever its run renews its lease or
+    writes a step: a flip with no budget retries it instead of leaving it to the sweep."""
+    held, free = await _open_tasks(rt, 2)
+    switch = KillSwitch(rt.engine.pool, rt.control, batch=10)
+    locked, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        other = await psycopg.AsyncConnection.connect(rt.engine.url)
+        async with other, other.transaction():
+            await other.execute("SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", (held.id,))
+            locked.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await locked.wait()
+    try:
+        flip = asyncio.create_task(switch.set(True, by="test"))
+        while await rt.control.open_left() > 1:  # the free one is stopped; the held one waits
+            await asyncio.sleep(0.05)
+        assert not flip.done()
+        release.set()
+        stopped = await flip
+        assert {s.id for s in stopped} == {held.id, free.id} and stopped.remaining == 0
+    finally:
+        release.set()
+        await holder
+        await switch.set(False, by="test")

@@ -112,13 +112,15 @@ async def test_the_kill_switch_stops_everything(rt, start_worker, spec, eventual
 
     iteration = await eventually(running, message="an iteration running")
     stopped = await rt.killswitch.set(True, by="test")
-    assert iteration.id in {t.id for t in stopped}
+    # The run hears of the switch too (its model call is stopped): either the flip's batch
+    # or the run itself ends the iteration canceled, whichever gets to its row first.
+    assert stopped.remaining == 0
 
     async def canceled():
         view = await rt.tasks.get("acme", iteration.id)
         return view.task.state == "canceled"
 
-    await eventually(canceled, timeout=2, interval=0.01, message="running iteration canceled")
+    await eventually(canceled, timeout=30, interval=0.01, message="running iteration canceled")
     with pytest.raises(Conflict, match="kill switch"):
         await rt.tasks.submit("acme", goal="x", agent="one-off", budgets=None)
     count = len(await iterations(rt))
