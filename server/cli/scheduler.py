@@ -16,19 +16,15 @@ from typing import Annotated
 import typer
 
 from server.cli.common import handle_errors, settings
-from server.cli.worker import run_worker_process
+from server.cli.worker import StalledAfterOption, StalledCheckOption, run_worker_process
 from server.runtime.worker import WorkerOptions, default_name
 
 
 @handle_errors
 def scheduler(
     name: Annotated[str | None, typer.Option(help="process name in logs")] = None,
-    stalled_after_seconds: Annotated[
-        float, typer.Option(min=0.5, help="a worker silent this long is dead: its runs resume")
-    ] = 30.0,
-    stalled_check_seconds: Annotated[
-        int, typer.Option(min=1, max=59, help="how often to look for runs of dead workers")
-    ] = 10,
+    stalled_after_seconds: StalledAfterOption = 30.0,
+    stalled_check_seconds: StalledCheckOption = 10,
 ) -> None:
     """Schedule continuous agents and run maintenance; runs no tasks (Ctrl-C / SIGTERM)."""
     config = settings()

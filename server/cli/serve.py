@@ -31,7 +31,12 @@ from graphs.approval import ApprovalDecision
 from server.cli.agent import read_spec
 from server.cli.common import console, err_console, handle_errors, run_async, settings
 from server.cli.task import event_line, styled
-from server.cli.worker import exit_now, install_stop_handlers
+from server.cli.worker import (
+    HeartbeatOption,
+    StalledAfterOption,
+    exit_now,
+    install_stop_handlers,
+)
 from server.runtime.database_health import is_outage
 from server.runtime.listener import EVENTS
 from server.runtime.worker import Worker, WorkerOptions
@@ -270,13 +275,8 @@ def serve(
                            "agents here (--no-worker: the HTTP API only, for `wakeful worker` and "
                            "`wakeful scheduler` processes elsewhere)")
     ] = True,
-    heartbeat_seconds: Annotated[
-        float, typer.Option(min=0.1, help="how often this process's worker says it is alive")
-    ] = 10.0,
-    stalled_after_seconds: Annotated[
-        float, typer.Option(min=0.5, help="a worker silent this long is dead: its runs resume "
-                            "(use the same value in every process on the database)")
-    ] = 30.0,
+    heartbeat_seconds: HeartbeatOption = 10.0,
+    stalled_after_seconds: StalledAfterOption = 30.0,
 ) -> None:
     """Serve the API, run tasks and schedule continuous agents, with a live activity view."""
     if iterations is not None and not agent:

@@ -40,6 +40,19 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+# Shared by every command that runs a worker (worker, serve, scheduler): one meaning each.
+HeartbeatOption = Annotated[
+    float, typer.Option(min=0.1, help="how often this process's worker says it is alive")
+]
+StalledAfterOption = Annotated[
+    float, typer.Option(min=0.5, help="a worker silent this long is dead: its runs resume "
+                        "(use the same value in every process on the database)")
+]
+StalledCheckOption = Annotated[
+    int, typer.Option(min=1, max=59, help="how often to look for runs of dead workers")
+]
+
+
 @handle_errors
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="tasks run at once")] = 4,
@@ -47,15 +60,9 @@ def worker(
     scheduler: Annotated[
         bool, typer.Option(help="also start iterations of continuous agents")
     ] = True,
-    heartbeat_seconds: Annotated[
-        float, typer.Option(min=0.1, help="how often this worker says it is alive")
-    ] = 10.0,
-    stalled_after_seconds: Annotated[
-        float, typer.Option(min=0.5, help="a worker silent this long is dead: its runs resume")
-    ] = 30.0,
-    stalled_check_seconds: Annotated[
-        int, typer.Option(min=1, max=59, help="how often to look for runs of dead workers")
-    ] = 10,
+    heartbeat_seconds: HeartbeatOption = 10.0,
+    stalled_after_seconds: StalledAfterOption = 30.0,
+    stalled_check_seconds: StalledCheckOption = 10,
     shutdown_grace_seconds: Annotated[
         float, typer.Option(min=0, help="on stop, how long running tasks may finish")
     ] = 5.0,
