@@ -29,6 +29,7 @@ from stack.errors import (
 )
 
 log = logging.getLogger(__name__)
+UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's words for it
 HTTP = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 
 STATUS_BY_ERROR: tuple[tuple[type[WakefulError], int], ...] = (
@@ -141,6 +142,14 @@ async def http_error(request: Request, exc: Exception) -> Any:
             error_body(f"{request.method} is not allowed here; use {', '.join(allowed)}"),
             status_code=exc.status_code,
             headers={"Allow": ", ".join(allowed)},
+        )
+    if exc.detail == UNPARSABLE_BODY and exc.__cause__ is not None:
+        # FastAPI's answer to a JSON body it cannot even decode (bytes that are not UTF-8,
+        # say) is a bare 400; it is the same mistake as malformed JSON, so the same 422.
+        problem = {"loc": ["body"], "msg": str(exc.__cause__), "type": "json_invalid"}
+        return JSONResponse(
+            error_body(describe_validation([problem]), errors=[problem]),
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
     return await http_exception_handler(request, exc)
 

@@ -193,6 +193,11 @@ async def test_bad_input_is_a_clear_4xx(api):
     assert "not valid JSON" in await problem(
         "POST", "/tasks", content=b'{"goal": ', headers={"content-type": "application/json"}
     )
+    # bytes that are not even text (schemathesis found this one on POST /agents)
+    assert "not valid JSON" in await problem(
+        "POST", "/tasks", content=b"\xef\xbf\xbd{\xef\xbf\xbd\x00\xef\xbf\xbd",
+        headers={"content-type": "application/json"},
+    )
     assert "body" in await problem("POST", "/tasks", content=b"")
     assert "goal" in await problem("POST", "/tasks", json={"goal": 42, "agent": "quick"})
     assert "blank" in await problem("POST", "/tasks", json={"goal": "   ", "agent": "quick"})
