@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from graphs.budgets import Budgets
+from graphs.budgets import MAX_RUNTIME_S, Budgets
 from graphs.script import ROLES, Script, load_script_file, parse_script
 from stack.errors import ConfigError
 from stack.yaml_files import load_yaml_file
@@ -22,6 +22,8 @@ from tools.mcp.config import McpServerConfig
 from tools.pii import PiiConfig
 from tools.policy import ToolPolicyConfig
 from tools.sandbox import SandboxLimits
+
+MAX_INTERVAL_S = 366 * 24 * 3600
 
 Provider = Literal["auto", "scripted", "openai"]
 
@@ -212,8 +214,10 @@ class Autonomous(BaseModel):
     model_config = {"extra": "forbid"}
 
     goal: str = Field(min_length=1)
-    interval_seconds: float = Field(gt=0)
-    max_iter_runtime_seconds: float | None = Field(default=None, gt=0)
+    # A year at most: the next wake-up is stored as a timestamp, and an interval past its
+    # range would fail every iteration's end instead of the spec.
+    interval_seconds: float = Field(gt=0, le=MAX_INTERVAL_S)
+    max_iter_runtime_seconds: float | None = Field(default=None, gt=0, le=MAX_RUNTIME_S)
     daily_token_budget: int | None = Field(default=None, ge=1)
 
 

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _QUERIES = Path(__file__).with_suffix(".sql")
 
+MAX_THRESHOLD = 10 * 366 * 24 * 3600
 AlertKind = Literal["consecutive_failures", "no_success", "budget_exhausted", "stuck"]
 BUDGET_STOPS = frozenset(
     {"max_iterations", "max_runtime_seconds", "max_tool_calls", "max_tokens",
@@ -55,7 +56,11 @@ class AlertRuleSpec(BaseModel):
     model_config = {"extra": "forbid"}
 
     when: AlertKind
-    threshold: float | None = Field(default=None, gt=0, description="count or seconds")
+    # Ten years at most: a threshold in seconds is subtracted from now() in SQL, and one
+    # past the timestamp range would fail every sweep, for every agent.
+    threshold: float | None = Field(
+        default=None, gt=0, le=MAX_THRESHOLD, description="count or seconds"
+    )
     webhook: AnyHttpUrl | None = None
 
     @model_validator(mode="after")

@@ -27,6 +27,8 @@ async def test_apply_creates_then_updates_in_place(rt, spec):
     ("change", "match"),
     [({"name": "Bad Name"}, "name"), ({"budgets": {"max_tokens": -1}}, "max_tokens"),
      ({"autonomous": {"goal": "x"}}, "interval_seconds"), ({"colour": "red"}, "colour"),
+     # past the timestamp range the next wake-up could not be stored (fuzzing found it)
+     ({"autonomous": {"goal": "x", "interval_seconds": 1e300}}, "interval_seconds"),
      ({"model": {"provider": "scripted", "script_file": "/etc/passwd"}}, "script_file")],
 )
 async def test_invalid_specs_are_config_errors(rt, spec, change, match):

@@ -85,7 +85,9 @@ async def test_silence_fires_once_per_silent_period(rt, spec):
 @pytest.mark.parametrize(
     ("rules", "match"),
     [([{"when": "no_success"}], "threshold"), ([{"when": "sometimes"}], "when"),
-     ([{"when": "stuck", "webhook": "ftp://x"}], "webhook"), ("loud", "alerts")],
+     ([{"when": "stuck", "webhook": "ftp://x"}], "webhook"), ("loud", "alerts"),
+     # a threshold past the timestamp range failed every sweep, for every agent
+     ([{"when": "no_success", "threshold": 1e300}], "threshold")],
 )
 async def test_bad_alert_rules_are_config_errors(rt, spec, rules, match):
     agent = spec("noisy")
