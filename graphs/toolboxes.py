@@ -5,7 +5,9 @@ a person (an approval, a did-this-happen question) would lose a stateful server'
 (an open browser page, a session, a working directory) if the servers went with it, so
 its toolbox is parked here instead: the next run of the same task in this process takes
 it back, its servers still running. A parked toolbox is closed after
-`WAKEFUL_MCP_KEEP_SECONDS`, when more than `MAX_PARKED` wait, or when the engine closes.
+`WAKEFUL_MCP_KEEP_SECONDS`, when more than `MAX_PARKED` wait, when the engine closes, or
+once its task no longer waits (canceled, by the kill switch too, or resumed by another
+worker): a check every `RECHECK_SECONDS` asks the database.
 
 Only this process can hand a parked toolbox back: a task resumed by another worker starts
 its servers afresh, as it would after a crash.
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_PARKED = 64
+RECHECK_SECONDS = 30.0
+WAITING = "SELECT id FROM tasks WHERE id = ANY(%s) AND state = 'input-required'"
 
 
 @dataclass
@@ -63,6 +67,7 @@ class TaskToolboxes:
         self.pool = pool
         self._parked: OrderedDict[str, _Parked] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
+        self._recheck: asyncio.TimerHandle | None = None
 
     @asynccontextmanager
     async def open(
@@ -124,6 +129,40 @@ class TaskToolboxes:
             _, oldest = self._parked.popitem(last=False)
             oldest.expiry.cancel()
             self._close_later(oldest.toolbox)
+        if self._recheck is None and self.pool is not None:
+            self._recheck = loop.call_later(RECHECK_SECONDS, self._recheck_later)
+
+    def _recheck_later(self) -> None:
+        self._recheck = None
+        closing = asyncio.get_running_loop().create_task(self.release_ended())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    async def release_ended(self) -> list[str]:
+        """Stop the servers of parked tasks that no longer wait for a person; their ids.
+        Checks again later while any stay parked."""
+        if self.pool is None or not self._parked:
+            return []
+        ids = list(self._parked)
+        try:
+            async with self.pool.connection() as conn:
+                rows = await (await conn.execute(WAITING, (ids,))).fetchall()
+        except Exception as exc:  # the database is away: keep them, ask again later
+            log.warning("could not check parked tasks' state: %s", exc)
+            rows = [{"id": task_id} for task_id in ids]
+        waiting = {row["id"] for row in rows}
+        released = [task_id for task_id in ids if task_id not in waiting]
+        for task_id in released:
+            parked = self._parked.pop(task_id, None)
+            if parked is not None:
+                log.info("task %s no longer waits: its MCP servers are stopped", task_id)
+                parked.expiry.cancel()
+                await parked.toolbox.aclose()
+        if self._parked and self._recheck is None:
+            self._recheck = asyncio.get_running_loop().call_later(
+                RECHECK_SECONDS, self._recheck_later
+            )
+        return released
 
     def _expire(self, task_id: str) -> None:
         parked = self._parked.pop(task_id, None)
@@ -138,6 +177,9 @@ class TaskToolboxes:
 
     async def aclose(self) -> None:
         """Stop every parked toolbox's servers (the process is shutting down)."""
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
         while self._parked:
             _, parked = self._parked.popitem()
             parked.expiry.cancel()

@@ -258,6 +258,20 @@ async def test_mcp_servers_keep_running_while_the_task_waits_for_a_person(
     assert not mcp_engine.toolboxes.parked(done.task.id)
 
 
+async def test_a_canceled_task_waiting_for_a_person_has_its_servers_stopped(
+    stdio_server, run_mcp_agent, mcp_engine
+) -> None:
+    waiting = await run_mcp_agent(pid_around_an_approval(stdio_server))
+    task_id = waiting.task.id
+    assert await mcp_engine.toolboxes.release_ended() == []  # it still waits: kept
+    assert mcp_engine.toolboxes.parked(task_id)
+
+    await mcp_engine.lifecycle.cancel(task_id, by="operator")
+
+    assert await mcp_engine.toolboxes.release_ended() == [task_id]
+    assert not mcp_engine.toolboxes.parked(task_id)
+
+
 async def test_a_task_waiting_past_the_keep_time_gets_its_servers_started_again(
     stdio_server, graph_settings, ledger_db_url, mcp_agent, counter
 ) -> None:
