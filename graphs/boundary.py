@@ -134,12 +134,24 @@ def _own_usage(run: NodeRun, result: dict[str, Any] | Command) -> dict[str, Any]
 def _node_run_scope(name: str) -> str | None:
     """This run of the node, as LangGraph numbers it: the same when the node runs again
     after a crash or an interrupt (its task id derives from the checkpoint and step)."""
+    metadata = _run_metadata()
+    if metadata is None:
+        return None
+    task = _node_task(metadata) or ""
+    return f"{metadata.get('langgraph_step')}:{name}:{task[:8]}"
+
+
+def _run_metadata() -> dict[str, Any] | None:
     try:
-        metadata = get_config().get("metadata") or {}
+        return get_config().get("metadata") or {}
     except RuntimeError:  # called outside a graph run
         return None
-    task = str(metadata.get("langgraph_checkpoint_ns", "")).rpartition(":")[2][:8]
-    return f"{metadata.get('langgraph_step')}:{name}:{task}"
+
+
+def _node_task(metadata: dict[str, Any] | None) -> str | None:
+    """The LangGraph task id of the running node (its writes are saved under it)."""
+    task = str((metadata or {}).get("langgraph_checkpoint_ns", "")).rpartition(":")[2]
+    return task or None
 
 
 async def _run_and_flush(node: Node, run: NodeRun) -> dict[str, Any] | Command:
@@ -148,7 +160,9 @@ async def _run_and_flush(node: Node, run: NodeRun) -> dict[str, Any] | Command:
     Flushing at the end of the node (and not at the next one's start) means the events of
     a checkpointed node are never lost to a crash, and the usage on the task row is never
     behind by more than one node, however the run ends; the flush also brings back the
-    cancel flag that the next boundary acts on. One round trip per node either way.
+    cancel flag that the next boundary acts on. On the task's own graph the events are
+    parked instead, and go out in the transaction of the node's checkpoint
+    (graphs/checkpoint_events.py): one commit per node, not two.
     """
     try:
         result = _charge_time(run, await node(run))
@@ -159,7 +173,10 @@ async def _run_and_flush(node: Node, run: NodeRun) -> dict[str, Any] | Command:
         raise
     update = result.update if isinstance(result, Command) else result
     usage = update.get("usage") if isinstance(update, dict) else None
-    await run.deps.channel.flush(usage=dict(usage) if usage else None)
+    usage = dict(usage) if usage else None
+    task = _node_task(_run_metadata()) if run.branch is None else None
+    if not await run.deps.channel.park(task, usage=usage):
+        await run.deps.channel.flush(usage=usage)
     _crash_after_flush_if_asked(run)
     return _own_usage(run, result)
 
@@ -170,7 +187,8 @@ _flushed: Counter[str] = Counter()  # node runs flushed in this process, for the
 def _crash_after_flush_if_asked(run: NodeRun) -> None:
     """Crash-test hook (leave it unset in production): WAKEFUL_CRASH_AFTER_FLUSH=<node>
     SIGKILLs the process once that node's events are written and before LangGraph
-    checkpoints the node — the window where a resumed run writes them again.
+    checkpoints the node — the window where a resumed run writes them again. (A parked
+    node's events wait for its checkpoint: then neither is written and the node runs again.)
     `<node>@<step>` names the node in the branch of that plan step, `…#<n>` its n-th run."""
     wanted = os.environ.get(CRASH_AFTER_FLUSH_ENV)
     if not wanted:

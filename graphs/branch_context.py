@@ -185,3 +185,6 @@ class BranchChannel:
 
     async def flush(self, *, usage: dict[str, Any] | None = None) -> bool:
         return await self._inner.flush(usage=usage)
+
+    async def park(self, task: str | None, *, usage: dict[str, Any] | None = None) -> bool:
+        return False  # sibling branches share the run's buffer: each flushes its own node

@@ -49,6 +49,11 @@ class TaskChannel(Protocol):
         """Write any buffered events (and the run's `usage` so far) now; returns True when
         the task must stop."""
 
+    async def park(self, task: str | None, *, usage: dict[str, Any] | None = None) -> bool:
+        """Leave the node run's buffered events (and `usage`) to be written with the node's
+        writes and checkpoint (LangGraph task `task`; graphs/checkpoint_events.py); False
+        when this channel cannot, and the caller flushes."""
+
 
 class LogChannel:
     """A channel with no database: events go to the log, nothing is ever cancelled."""
@@ -67,6 +72,9 @@ class LogChannel:
         return False
 
     async def flush(self, *, usage: dict[str, Any] | None = None) -> bool:
+        return False
+
+    async def park(self, task: str | None, *, usage: dict[str, Any] | None = None) -> bool:
         return False
 
 
@@ -97,3 +105,6 @@ class ListeningChannel:
 
     async def flush(self, *, usage: dict[str, Any] | None = None) -> bool:
         return await self._inner.flush(usage=usage)
+
+    async def park(self, task: str | None, *, usage: dict[str, Any] | None = None) -> bool:
+        return await self._inner.park(task, usage=usage)

@@ -12,7 +12,7 @@ same statements and the same durability, minus two costs it pays on every node s
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -25,13 +25,22 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
-from psycopg import AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from graphs.checkpoint_events import APPEND_EVENTS, EventOutbox, Parked
+from stack.errors import LeaseLost
+
 
 class LeanPostgresSaver(AsyncPostgresSaver):
+    outbox: EventOutbox | None  # on a pool only: one connection pipelines anyway
+
+    def __init__(self, conn: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(conn, *args, **kwargs)
+        self.outbox = EventOutbox() if isinstance(conn, AsyncConnectionPool) else None
+
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
         if not isinstance(self.conn, AsyncConnectionPool) or self.pipe is not None:
@@ -89,10 +98,15 @@ class LeanPostgresSaver(AsyncPostgresSaver):
             Jsonb(copy),
             Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
         )
-        async with self._cursor(pipeline=True) as cur:
-            if blobs:
-                await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)
-            await cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
+        parked = self.outbox.take(thread_id) if self.outbox and checkpoint_ns == "" else None
+        if parked is not None:
+            async with self.conn.connection() as conn:  # type: ignore[union-attr]
+                await self._put_with_events(conn, parked, blobs, row)
+        else:
+            async with self._cursor(pipeline=True) as cur:
+                if blobs:
+                    await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)
+                await cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -122,5 +136,33 @@ class LeanPostgresSaver(AsyncPostgresSaver):
             task_path,
             writes,
         )
+        if self.outbox and configurable["checkpoint_ns"] == "" and self.outbox.defer_writes(
+            configurable["thread_id"], task_id, query, params
+        ):
+            return  # written with the step's checkpoint (aput)
         async with self._cursor(pipeline=True) as cur:
             await cur.executemany(query, params)
+
+    async def _put_with_events(
+        self, conn: AsyncConnection, parked: Parked, blobs: Any, row: tuple[Any, ...]
+    ) -> None:
+        """The node run's writes, its events and usage, and the checkpoint, in one
+        transaction; nothing at all when the run lost its lease."""
+        async with (
+            conn.pipeline() if self.supports_pipeline else nullcontext(),
+            conn.transaction(),
+            conn.cursor(binary=True, row_factory=dict_row) as cur,
+            conn.cursor(row_factory=dict_row) as events,
+        ):
+            for query, params in parked.writes:
+                await cur.executemany(query, params)
+            if blobs:
+                await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)
+            await cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
+            # last: the task row stays locked from here to the commit
+            await events.execute(APPEND_EVENTS, parked.params())
+            result = await events.fetchone()
+            assert result is not None
+            if result["lease_lost"]:
+                raise LeaseLost(f"task {parked.channel.task_id}: this run lost its lease")
+        parked.channel.written(result)

@@ -28,9 +28,16 @@ from psycopg_pool import PoolTimeout
 from graphs.agent_memory import AgentMemory, MemoryStores
 from graphs.approval import ApprovalDecision
 from graphs.budgets import Budgets
+from graphs.checkpoint_events import CheckpointedChannel
 from graphs.context import AgentDeps, RunContext, semantic_embedder, toolset_for
 from graphs.engine import Engine
-from graphs.events import APPROVAL_DECIDED, APPROVAL_REQUESTED, Listener, ListeningChannel
+from graphs.events import (
+    APPROVAL_DECIDED,
+    APPROVAL_REQUESTED,
+    Listener,
+    ListeningChannel,
+    TaskChannel,
+)
 from graphs.models import RoleModels, build_models
 from graphs.nodes.finalize import COMPLETED
 from graphs.spec import AgentSpec
@@ -125,7 +132,7 @@ class TaskRunner:
         `memory` from `Engine.memory()` (without it the run has no long-term memory)."""
         settings = self.engine.settings
         spec = AgentSpec.model_validate(task.agent_spec)
-        channel = self.records.channel(task.id, epoch=lease.epoch if lease else None)
+        channel = self._channel(task.id, epoch=lease.epoch if lease else None)
         models = build_models(spec, settings)
         extras: dict[str, Any] = {}
         if memory is not None:
@@ -143,6 +150,20 @@ class TaskRunner:
             embedder=semantic_embedder(spec, settings),
             continuous=task.continuous,
         )
+
+    def _channel(self, task_id: str, *, epoch: int | None) -> TaskChannel:
+        """With durability "sync" on a pooled saver, node events go with the checkpoints."""
+        outbox = getattr(self.engine.checkpointer, "outbox", None)
+        if self.engine.settings.durability != "sync":
+            outbox = None
+        return CheckpointedChannel(self.records, task_id, outbox, epoch=epoch)
+
+    def _discard_parked(self, task_id: str) -> None:
+        """Events a node parked for a checkpoint that was never written: the node runs
+        again on resume and records them then."""
+        outbox = getattr(self.engine.checkpointer, "outbox", None)
+        if outbox is not None:
+            outbox.discard(task_id)
 
     def config(self, task_id: str, budgets: Budgets) -> dict[str, Any]:
         return {
@@ -274,12 +295,15 @@ class TaskRunner:
             run_input = None  # resume from the last checkpoint
 
         try:
-            await graph.ainvoke(
-                run_input,
-                config,
-                context=RunContext(deps=deps),
-                durability=self.engine.settings.durability,
-            )
+            try:
+                await graph.ainvoke(
+                    run_input,
+                    config,
+                    context=RunContext(deps=deps),
+                    durability=self.engine.settings.durability,
+                )
+            finally:
+                self._discard_parked(task.id)
         except GraphRecursionError:
             return await self._end(task, lease, deps, "recursion_limit", None)
         except LeaseLost as exc:
