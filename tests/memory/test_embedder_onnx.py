@@ -30,11 +30,16 @@ SAMPLE = [
 
 
 @pytest.fixture(scope="module")
-def export_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def export_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("onnx")
     report = embedding_onnx.export(default_model_path(), root=root)
     assert Path(report["path"]).exists()
-    return root
+    return {**report, "root": root}
+
+
+@pytest.fixture(scope="module")
+def export_root(export_report: dict) -> Path:
+    return export_report["root"]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +56,42 @@ def test_onnx_vectors_match_torch(export_root: Path, torch_embedder: Embedder, m
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
     cosine = (got * want).sum(axis=1)
     assert cosine.min() >= embedding_onnx.MIN_COSINE, SAMPLE[int(cosine.argmin())]
+
+
+def test_the_bundled_model_gets_the_per_row_int8_export(export_report: dict):
+    """The first candidate passes its own check on MiniLM: no silent fallback to the slower
+    MatMulNBits or float32 model, and the graph takes no token types (a constant)."""
+    import onnx
+
+    assert export_report["kind"] == "int8-rows", export_report
+    assert export_report["cosine"]["min"] >= embedding_onnx.MIN_COSINE
+    graph = onnx.load(export_report["path"]).graph
+    assert [i.name for i in graph.input] == list(embedding_onnx.INPUTS)
+    assert {n.op_type for n in graph.node} >= {"MatMulIntegerToFloat", "QuantizeLinear"}
+    weights = {t.name for t in graph.initializer}
+    assert not [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+
+
+def test_a_candidate_that_misses_the_bar_is_not_installed(tmp_path: Path, monkeypatch):
+    """A quantizer whose vectors drift from torch's is skipped for the next candidate."""
+    import onnx
+    from onnx import numpy_helper
+
+    def drifting(source: Path, target: Path, model_dir: Path) -> None:
+        model = onnx.load(str(source))
+        weights = {t.name: t for t in model.graph.initializer}
+        first = next(n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights)
+        w = weights[first.input[1]]
+        w.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(w), w.name))
+        onnx.save(model, str(target))
+
+    monkeypatch.setattr(embedding_onnx, "QUANTIZERS", {"drifting": drifting})
+    report = embedding_onnx.export(default_model_path(), root=tmp_path)
+    assert report["drifting_cosine"]["min"] < embedding_onnx.MIN_COSINE
+    assert report["kind"] == "float32"
+    assert report["cosine"]["min"] >= 0.9999
+    assert Path(report["path"]).exists()
+    assert [p.name for p in Path(report["path"]).parent.iterdir()] == ["model.onnx"]
 
 
 def test_order_and_padding_do_not_change_a_vector(export_root: Path, monkeypatch):
