@@ -59,7 +59,29 @@ class LeaseHeld(Conflict):
         self.seconds_left = left
 
 
+class TokenInactive(WakefulError):
+    """The token a submit was checked against is revoked, expired or unknown (WK401)."""
+
+
+class AgentSpecChanged(WakefulError):
+    """The agent's spec changed since the submitter read it (WK412): nothing was written."""
+
+
+@dataclass(frozen=True)
+class JobFields:
+    """A procrastinate job to queue with a task (wakeful_submit_task), as the queue's owner
+    built it."""
+
+    queue: str
+    task_name: str
+    priority: int
+    lock: str | None
+    args: dict[str, Any]
+
+
 _ERRORS: dict[str, type[WakefulError]] = {
+    "WK401": TokenInactive,
+    "WK412": AgentSpecChanged,
     "WK404": NotFound,
     "WK409": TransitionRefused,
     "WK410": LeaseLost,
@@ -199,6 +221,51 @@ class TaskLifecycle:
             conn,
         )
         return task, task.id == params["id"]
+
+    async def submit(
+        self,
+        *,
+        task_id: str,
+        goal: str,
+        agent: str,
+        budgets: dict[str, Any],
+        agent_spec: dict[str, Any],
+        tenant: str,
+        job: JobFields,
+        idempotency_key: str | None = None,
+        request: dict[str, Any] | None = None,
+        token_sha256: str | None = None,
+        agent_spec_md5: str | None = None,
+    ) -> tuple[TaskRow, bool]:
+        """`create` and, when it created the task, queue `job` (the task's run): one
+        statement, one transaction. With `token_sha256` the token must still be active for
+        `tenant` (TokenInactive); with `agent_spec_md5` the agent's stored spec must still
+        hash to it (AgentSpecChanged). Either refusal writes nothing."""
+        params = {
+            "id": task_id,
+            "tenant": tenant,
+            "agent": agent,
+            "goal": goal,
+            "budgets": Jsonb(budgets),
+            "spec": Jsonb(agent_spec),
+            "queue": job.queue,
+            "job_task": job.task_name,
+            "priority": job.priority,
+            "lock": job.lock,
+            "args": Jsonb(job.args),
+            "key": idempotency_key,
+            "sha": request_sha256(request) if idempotency_key and request is not None else None,
+            "token": token_sha256,
+            "spec_md5": agent_spec_md5,
+        }
+        task = await self._task(
+            "SELECT * FROM wakeful_submit_task(%(id)s, %(tenant)s, %(agent)s, %(goal)s,"
+            " %(budgets)s, %(spec)s, %(queue)s, %(job_task)s, %(priority)s, %(lock)s,"
+            " %(args)s, p_idempotency_key => %(key)s, p_request_sha256 => %(sha)s,"
+            " p_token_sha256 => %(token)s, p_agent_spec_md5 => %(spec_md5)s)",
+            params,
+        )
+        return task, task.id == task_id
 
     async def start_iteration(
         self,

@@ -7,7 +7,8 @@
 -- idempotent (CREATE OR REPLACE). Errors carry their own SQLSTATE:
 --   WK404 no such task · WK409 a transition the lifecycle refuses (names both states) ·
 --   WK410 the caller's lease was lost · WK422 an idempotency key reused for another request
---   WK423 the kill switch refuses new work
+--   WK423 the kill switch refuses new work · WK401 a submitting token no longer active ·
+--   WK412 a submitted agent's spec changed since the caller read it
 --
 --   submitted ─claim→ working ─┬→ completed | failed | canceled     (terminal)
 --       │  └→ rejected | failed  ├→ input-required ─decision→ working
@@ -189,6 +190,54 @@ BEGIN
         WHERE tenant = p_tenant AND idempotency_key = p_idempotency_key
           AND request_sha256 IS NOT DISTINCT FROM p_request_sha256;
     END IF;
+END;
+$$;
+
+-- Submit a task in one statement (POST /tasks): wakeful_create_task, and when it created
+-- the task, the task's run job queued in the same transaction (the job's fields come from
+-- the caller, who knows the queue; procrastinate's own defer function inserts it, so its
+-- triggers and notifications are the same as procrastinate's defer). Two checks a caller
+-- may ask for, both made before anything is written:
+-- p_token_sha256: the caller's API token must still be active for p_tenant (WK401): a
+-- caller that verified the token earlier learns here, exactly, that it was revoked or
+-- expired since. p_agent_spec_md5: the agent's spec must still be the one the caller
+-- built the task from (WK412 otherwise, nothing written: build it again).
+CREATE OR REPLACE FUNCTION wakeful_submit_task(
+    p_id text, p_tenant text, p_agent text, p_goal text, p_budgets jsonb, p_spec jsonb,
+    p_job_queue text, p_job_task text, p_job_priority integer, p_job_lock text,
+    p_job_args jsonb, p_idempotency_key text DEFAULT NULL, p_request_sha256 text DEFAULT NULL,
+    p_token_sha256 text DEFAULT NULL, p_agent_spec_md5 text DEFAULT NULL
+) RETURNS SETOF tasks
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t tasks%ROWTYPE;
+BEGIN
+    IF p_token_sha256 IS NOT NULL THEN
+        PERFORM 1 FROM api_tokens
+        WHERE token_sha256 = p_token_sha256 AND tenant = p_tenant AND revoked_at IS NULL
+          AND (expires_at IS NULL OR expires_at > now());
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'WK401',
+                MESSAGE = 'the bearer token is unknown or revoked';
+        END IF;
+    END IF;
+    IF p_agent_spec_md5 IS NOT NULL THEN
+        PERFORM 1 FROM agents
+        WHERE tenant = p_tenant AND name = p_agent AND md5(spec::text) = p_agent_spec_md5;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'WK412', MESSAGE = format(
+                'agent %s changed (or is gone) since its spec was read', p_agent);
+        END IF;
+    END IF;
+    SELECT * INTO t FROM wakeful_create_task(
+        p_id, p_tenant, p_agent, p_goal, p_budgets, p_spec,
+        p_idempotency_key => p_idempotency_key, p_request_sha256 => p_request_sha256);
+    IF t.id = p_id THEN  -- created now (not an idempotent repeat): queue its run
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            p_job_queue, p_job_task, p_job_priority, p_job_lock, NULL, p_job_args, NULL
+        )::procrastinate_job_to_defer_v1]);
+    END IF;
+    RETURN NEXT t;
 END;
 $$;
 

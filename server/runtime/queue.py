@@ -14,6 +14,7 @@ import psycopg
 from procrastinate.schema import SchemaManager
 
 from server.runtime import jobs
+from stack.lifecycle import JobFields
 
 _SCHEMA_LOCK = 0x77616B71  # "wakq"
 
@@ -63,3 +64,13 @@ async def defer_run(
     if decision is not None:
         kwargs.update(decision=decision, interrupt_id=interrupt_id)
     return await deferrer.defer_async(**kwargs)
+
+
+def run_job(app: procrastinate.App, task_id: str) -> JobFields:
+    """The job `defer_run` queues for a first run of `task_id`, for a caller that queues it in
+    its own statement (TaskLifecycle.submit)."""
+    job = app.configure_task(jobs.RUN_TASK, lock=task_id, queue=jobs.RUN_QUEUE).make_new_job(
+        task_id=task_id
+    )
+    assert job.queueing_lock is None and job.scheduled_at is None, job
+    return JobFields(job.queue, job.task_name, job.priority, job.lock, job.task_kwargs)

@@ -21,21 +21,23 @@ from pydantic import ValidationError
 from graphs.approval import ApprovalDecision, check_decision_fits
 from graphs.budgets import Budgets
 from graphs.engine import Engine
-from graphs.runner import TaskRunner, self_contained
-from graphs.spec import AgentSpec, default_agent_spec
+from graphs.runner import TaskRunner
+from graphs.spec import AgentSpec
 from server.runtime.event_feed import EventFeed
 from server.runtime.killswitch import KillSwitch
-from server.runtime.queue import defer_run
+from server.runtime.queue import defer_run, run_job
 from server.services.agents import AgentService
+from server.services.submit_specs import SubmitSpecs
 from stack.errors import ConfigError, Conflict, NotFound, TransitionRefused
-from stack.lifecycle import TaskLifecycle
+from stack.lifecycle import AgentSpecChanged, TaskLifecycle
 from stack.sql import load_queries
-from stack.task_records import EventRow, TaskRow, TaskState
+from stack.task_records import EventRow, TaskRow, TaskState, new_task_id
 
 _QUERIES = Path(__file__).with_suffix(".sql")
 MAX_GOAL_CHARS = 20_000
 MAX_PAGE = 500
 MAX_EVENTS_PAGE = 10_000
+_SPEC_RETRIES = 3  # builds of a task whose agent's spec keeps changing meanwhile
 _USAGE_VS_BUDGET = (
     ("iterations", "max_iterations"),
     ("tool_calls", "max_tool_calls"),
@@ -81,6 +83,7 @@ class TaskService:
         self.agents = agents
         self.killswitch = killswitch
         self.feed = feed
+        self.specs = SubmitSpecs(engine.pool)
 
     async def submit(
         self,
@@ -90,28 +93,40 @@ class TaskService:
         agent: str | None,
         budgets: dict[str, Any] | None,
         idempotency_key: str | None = None,
+        token_sha256: str | None = None,
     ) -> TaskRow:
         """Create a task for `agent` (an applied agent's name; None: the default agent) and
         queue its run. The goal falls back to the agent's; budgets override the agent's.
 
         With `idempotency_key`, the same request again returns the task it created first
-        (nothing new is queued); the key reused for another request is a ConfigError."""
+        (nothing new is queued); the key reused for another request is a ConfigError.
+        With `token_sha256`, the caller's token must still be active (TokenInactive
+        otherwise), checked in the statement that creates the task: one round trip, with
+        the agent's spec read from a cache that the same statement proves current."""
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
             raise ConfigError("the idempotency key must be 1 to 255 characters")
-        spec = await self.agents.spec_of(tenant, agent) if agent else default_agent_spec()
-        goal = _goal(goal, spec)
-        merged = _budgets(spec, budgets)
-        async with self.pool.connection() as conn, conn.transaction():
-            task, created = await self.control.create(
-                goal=goal, agent=spec.name, budgets=merged.model_dump(),
-                agent_spec=self_contained(spec, None), tenant=tenant,
-                idempotency_key=idempotency_key,
-                request={"goal": goal, "agent": agent, "budgets": budgets},
-                conn=conn,
-            )
-            if created:
-                await defer_run(self.queue, conn, task.id)
-        return task
+        for attempt in range(_SPEC_RETRIES):
+            entry = await self.specs.get(tenant, agent) if agent else self.specs.default()
+            resolved = _goal(goal, entry.spec)
+            merged = _budgets(entry.spec, budgets)
+            task_id = new_task_id()
+            try:
+                task, _created = await self.control.submit(
+                    task_id=task_id, goal=resolved, agent=entry.spec.name,
+                    budgets=merged.model_dump(), agent_spec=entry.stored, tenant=tenant,
+                    job=run_job(self.queue, task_id), idempotency_key=idempotency_key,
+                    request={"goal": resolved, "agent": agent, "budgets": budgets},
+                    token_sha256=token_sha256, agent_spec_md5=entry.md5,
+                )
+            except AgentSpecChanged:
+                assert agent is not None  # the default agent is never checked
+                self.specs.forget(tenant, agent)
+                if attempt + 1 == _SPEC_RETRIES:
+                    raise Conflict(f"agent {agent!r} changed while the task was submitted; "
+                                   "submit again") from None
+                continue
+            return task
+        raise AssertionError("unreachable")
 
     async def get(self, tenant: str, task_id: str) -> TaskView:
         task = await self._task(tenant, task_id)

@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from server.api.deps import ApproverDep, PrincipalDep, ServicesDep, SubmitterDep, TaskIdPath
+from server.api.deps import (
+    REVOKED,
+    ApproverDep,
+    PrincipalDep,
+    RecheckedSubmitterDep,
+    ServicesDep,
+    SubmitterDep,
+    TaskIdPath,
+    token_cache,
+    unauthorized,
+)
 from server.api.schemas.approvals import ApprovalIn
 from server.api.schemas.errors import INVALID, NO_TOKEN, error_responses
 from server.api.schemas.tasks import (
@@ -19,6 +29,7 @@ from server.api.schemas.tasks import (
     TaskPublic,
     TaskStateName,
 )
+from stack.lifecycle import TokenInactive
 
 router = APIRouter(
     prefix="/tasks", tags=["tasks"], responses=error_responses({401: NO_TOKEN, 422: INVALID})
@@ -34,8 +45,9 @@ NOT_FOUND = {404: "no such task in the caller's tenant"}
     ),
 )
 async def submit_task(
+    request: Request,
     body: TaskCreate,
-    principal: SubmitterDep,
+    submitter: RecheckedSubmitterDep,
     services: ServicesDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(
@@ -46,13 +58,19 @@ async def submit_task(
 ) -> TaskAccepted:
     """Queue a task: a worker runs the agent on the goal. Follow it with GET /tasks/{id} or
     its event stream."""
-    row = await services.tasks.submit(
-        principal.tenant,
-        goal=body.goal,
-        agent=body.agent,
-        budgets=body.budgets.overrides() if body.budgets else None,
-        idempotency_key=idempotency_key,
-    )
+    try:
+        row = await services.tasks.submit(
+            submitter.principal.tenant,
+            goal=body.goal,
+            agent=body.agent,
+            budgets=body.budgets.overrides() if body.budgets else None,
+            idempotency_key=idempotency_key,
+            token_sha256=submitter.recheck_sha256,
+        )
+    except TokenInactive:  # revoked or expired since this process last verified it
+        assert submitter.recheck_sha256 is not None
+        token_cache(request).forget(submitter.recheck_sha256)
+        raise unauthorized(REVOKED) from None
     response.headers["Location"] = f"/tasks/{row.id}"
     return TaskAccepted.from_row(row)
 
