@@ -5,7 +5,9 @@ DATABASE_URL names), with the scripted model and graph_overhead.py's agent (with
 episodic and knowledge memory tiers, see AGENT):
 
 - in_process: TaskRunner in this process, `--concurrency` tasks at a time (no queue, no HTTP);
-- server_1_worker: `wakeful serve` (API + one worker, `--concurrency`); tasks POSTed to
+- server_1_worker: `wakeful serve --worker-process` (the API process and its one worker,
+  `--concurrency`, in serve's child process; `--worker-in-process`: in serve's own process,
+  as serve runs with Qdrant's local mode unless told otherwise); tasks POSTed to
   /tasks, throughput from the first submit to the last task's end (database timestamps);
 - server_2_workers: the same plus one `wakeful worker` process (`--concurrency` each);
 - submit → first event: one task at a time on an idle server, from just before the POST to
@@ -16,8 +18,8 @@ episodic and knowledge memory tiers, see AGENT):
   /runs/wait at `--concurrency` in flight: the anchor;
 - post_latency: POST /tasks from `--post-clients` concurrent clients (httpx, one connection
   each, `--posts-per-client` each) on `wakeful serve` with one worker while
-  `--post-running` tasks are queued or running: how long submission takes when the same
-  process runs tasks (issue 12: p50 <= 10 ms, p99 <= 50 ms at 50 clients).
+  `--post-running` tasks are queued or running: how long submission takes while serve runs
+  tasks (issue 12: p50 <= 10 ms, p99 <= 50 ms at 50 clients).
 
 The throughputs are measured in `--rounds` rounds, each running every configuration once in
 turn (all servers stay up and warm; the second worker is paused with SIGSTOP outside its
@@ -133,6 +135,58 @@ HISTORY = [
         "lever": "push delivery: one outbox scan per burst of event notifications (50 ms)",
         "kept": True,
     },
+    {
+        "lever": "re-measured before the levers below (--only-post-latency, load 3.2-3.9)",
+        "post_ms_paced": "p50 42.3, p99 204.9",
+        "post_ms_back_to_back": "p50 279.1, p99 538.5 (63.7 POSTs/s)",
+    },
+    {
+        "lever": "profile of one POST /tasks in-process (ASGI transport, idle, 200 POSTs):"
+        " p50 8.0 ms = token lookup 0.7 + agent spec read 0.7 + BEGIN 0.3 + create 1.0 +"
+        " procrastinate defer 1.1 + COMMIT (synced) 2.9 + FastAPI/pydantic/httpx ~1.2;"
+        " 4 statements on 3 pool checkouts; get_services a sync dependency (a thread-pool"
+        " hop per request)",
+    },
+    {
+        "lever": "one statement per POST: wakeful_submit_task (create + the run's job, one"
+        " implicit transaction); the token and the agent spec from per-process caches that"
+        " the same statement re-checks exactly (token still active: WK401; spec md5: WK412,"
+        " built again); get_services async",
+        "kept": True,
+        "post_ms_in_process_asgi_idle": "p50 4.0 (1 statement, 3.7 ms of it the round trip"
+        " with its synced commit)",
+        "post_ms_paced_worker_in_process": "p50 14.6, p99 87.2 (load 4.6)",
+        "post_ms_back_to_back_worker_in_process": "p50 619.9, p99 830.2 (load 5.6)",
+    },
+    {
+        "lever": "serve's worker in a child process (nice 0)",
+        "kept": False,
+        "post_ms_paced": "p50 42.8, p99 431.6 (load 4.0)",
+        "post_ms_back_to_back": "p50 204.5, p99 651.3 (load 3.8)",
+        "why": "on 2 busy cores the runs then take a core of their own that the API process"
+        " competes for",
+    },
+    {
+        "lever": "serve's worker in a child process at nice 10 (serve --worker-process, the"
+        " default with QDRANT_URL; the benchmark's default)",
+        "kept": True,
+        "post_ms_paced": "p50 13.5, p99 52.3 (load 5.3); 17.1 / 69.8 in the main run (load 6.0)",
+        "post_ms_back_to_back": "p50 272.3, p99 344.7 (load 5.3); 483 / 1305 in the main run"
+        " (load 6.9)",
+        "main_run": "--tasks 20 --rounds 2, load 5.6-7.8: server_1_worker_vs_langgraph_dev 0.55"
+        " (6.78 vs 12.96 tasks/s), vs in_process 1.10, two workers vs one 1.06; submit to first"
+        " event p50 21.6 ms, cancel p99 169 ms",
+    },
+    {
+        "lever": "serve's listening socket made as IPPROTO_TCP: asyncio sets TCP_NODELAY only"
+        " on sockets that say they are TCP, and with proto 0 a response's second write waited"
+        " for the client's delayed ACK (~40 ms a request for a client alone)",
+        "kept": True,
+        "one_client_serial_ms": "GET /healthz p50 47.8 -> 3.8; POST /tasks p50 55.7 -> 16.1"
+        " (min 46.7 -> 7.1), load 4.4-5.2",
+        "post_ms_paced": "p50 21.4, p99 69.5 (load 5.3, the server test suite running too)",
+        "post_ms_back_to_back": "p50 274.5, p99 967.9 (load 6.2, same)",
+    },
 ]
 TERMINAL = ("completed", "failed", "canceled", "rejected")
 
@@ -162,7 +216,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 class Bench:
-    def __init__(self, url: str, data_dir: Path, tasks: int, concurrency: int) -> None:
+    def __init__(
+        self, url: str, data_dir: Path, tasks: int, concurrency: int, serve_args: list[str]
+    ) -> None:
+        self.serve_args = serve_args
         self.url = url
         self.data_dir = data_dir
         self.tasks = tasks
@@ -422,6 +479,7 @@ class Bench:
                 str(port),
                 "--concurrency",
                 str(self.concurrency),
+                *self.serve_args,
             ],
             "serve.log",
         )
@@ -522,7 +580,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     url = psycopg.conninfo.make_conninfo(base_url, dbname=name)
     clients: list[httpx.AsyncClient] = []
     with tempfile.TemporaryDirectory(prefix="wakeful-bench-") as tmp:
-        bench = Bench(url, Path(tmp), args.tasks, args.concurrency)
+        serve_args = ["--worker-in-process" if args.worker_in_process else "--worker-process"]
+        bench = Bench(url, Path(tmp), args.tasks, args.concurrency, serve_args)
         try:
             bench_settings = Settings(WAKEFUL_DATA_DIR=Path(tmp), DATABASE_URL=url)
             bench.services = await open_services(bench_settings, url=url)
@@ -542,6 +601,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             if args.only_post_latency:
                 return {
                     "benchmark": "server",
+                    "serve_worker": serve_worker(args),
                     "post_latency": posts,
                     "targets": TARGETS,
                     "history": HISTORY,
@@ -568,6 +628,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     return report(args, rates, first, canceled, posts)
 
 
+def serve_worker(args: argparse.Namespace) -> str:
+    return "in serve's process" if args.worker_in_process else "serve's child process"
+
+
 def report(
     args: argparse.Namespace,
     rates: dict[str, list[float]],
@@ -591,6 +655,7 @@ def report(
     assert one is not None
     return {
         "benchmark": "server",
+        "serve_worker": serve_worker(args),
         "tasks_per_round": args.tasks,
         "rounds": args.rounds,
         "concurrency_per_worker": args.concurrency,
@@ -652,6 +717,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--only-post-latency", action="store_true", help="measure only the POST latency (then stop)"
+    )
+    parser.add_argument(
+        "--worker-in-process",
+        action="store_true",
+        help="serve's worker in serve's own process (serve --worker-in-process) instead of its "
+        "child process (--worker-process)",
     )
     args = parser.parse_args(argv)
     if (

@@ -1,5 +1,9 @@
-"""`wakeful serve`: the HTTP API, a worker and the scheduler in one process, with a live
-activity view on the terminal.
+"""`wakeful serve`: the HTTP API, a worker and the scheduler, with a live activity view on
+the terminal. With `--worker-process` (the default when QDRANT_URL is set) the worker
+(tasks, the scheduler, maintenance) runs in a child process (server/cli/worker_process.py),
+so requests are answered by a process that runs no task; `--worker-in-process` (the default
+with Qdrant's local mode, which one process only may open: the console's memory page then
+shows the episodes the runs write) keeps it all in one process and one event loop.
 
     wakeful serve --agent agents/host-monitor.yaml --iterations 1 --approve auto
 
@@ -37,6 +41,7 @@ from server.cli.worker import (
     exit_now,
     install_stop_handlers,
 )
+from server.cli.worker_process import WorkerProcess
 from server.runtime.database_health import is_outage
 from server.runtime.listener import EVENTS
 from server.runtime.worker import Worker, WorkerOptions
@@ -191,7 +196,9 @@ class Activity:
 def listen(host: str, port: int) -> socket.socket:
     """The API's socket, bound before anything starts: a taken port is one clear line."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it a response's second write waits for the client's delayed ACK (~40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -237,6 +244,7 @@ class ServeOptions:
     worker: bool = True
     heartbeat_seconds: float = 10.0
     stalled_after_seconds: float = 30.0
+    worker_process: bool | None = None  # None: a child process when QDRANT_URL is set
 
 
 @handle_errors
@@ -277,6 +285,13 @@ def serve(
     ] = True,
     heartbeat_seconds: HeartbeatOption = 10.0,
     stalled_after_seconds: StalledAfterOption = 30.0,
+    worker_process: Annotated[
+        bool | None, typer.Option(
+            "--worker-process/--worker-in-process", show_default="a child process when "
+            "QDRANT_URL is set", help="run the worker in a child process, so runs do not slow "
+            "the API down (its life is tied to serve's; the console then cannot browse a "
+            "local-mode Qdrant); --worker-in-process: one process, one event loop")
+    ] = None,
 ) -> None:
     """Serve the API, run tasks and schedule continuous agents, with a live activity view."""
     if iterations is not None and not agent:
@@ -286,7 +301,7 @@ def serve(
     sock = listen(host, port)  # before the stack starts: a taken port fails at once
     options = ServeOptions(concurrency, iterations, approve, view, print_report,
                            shutdown_grace_seconds, worker, heartbeat_seconds,
-                           stalled_after_seconds)
+                           stalled_after_seconds, worker_process)
     worker_options(options)  # refuse a bad pair before the stack starts
     exit_now(run_async(_main(config, specs, sock, options)))
 
@@ -329,12 +344,22 @@ async def _serve(
     since = datetime.now(UTC)
     stop = asyncio.Event()
     install_stop_handlers(stop)
+    child = None
+    in_child = options.worker_process if options.worker_process is not None \
+        else bool(config.qdrant_url)
+    if options.worker and in_child:
+        await _leave_local_qdrant_to_the_worker(services, config)
+        child = WorkerProcess(worker_options(options))
     server, serving = await _start_api(services, sock)
-    worker = asyncio.create_task(Worker(services, worker_options(options)).run(stop)
-                                 if options.worker else services.database.run(stop))
+    if child is not None:
+        await child.start()
+        worker = asyncio.create_task(_run_child(services, child, stop))
+    else:
+        worker = asyncio.create_task(Worker(services, worker_options(options)).run(stop)
+                                     if options.worker else services.database.run(stop))
     host, port = sock.getsockname()[:2]
     _banner(f"http://{host}:{port}", token_file, options.concurrency if options.worker else 0,
-            applied)
+            applied, child.pid if child is not None else None)
     show = console.is_terminal if options.view is None else options.view
     activity = Activity(services, applied, since=since, approve=options.approve,
                         iterations=options.iterations, show=show)
@@ -348,6 +373,42 @@ async def _serve(
     if code is not None:
         await _after_iterations(services, applied, since, print_report=options.print_report)
     return 0 if code is None else code
+
+
+async def _run_child(services: Services, child: WorkerProcess, stop: asyncio.Event) -> None:
+    """Watch the database (as --no-worker does) and the worker process until `stop`, then
+    stop the child; the child exiting by itself stops serve with an error."""
+    watch = asyncio.create_task(services.database.run(stop))
+    exited = asyncio.create_task(child.wait())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([exited, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if exited.done() and not stop.is_set():
+            raise ServiceUnavailable(
+                f"the worker process (pid {child.pid}) exited with code {exited.result()}; "
+                "serve stops (its lines above say why)"
+            )
+    finally:
+        stop.set()
+        stopping.cancel()
+        await child.stop()
+        exited.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+
+
+async def _leave_local_qdrant_to_the_worker(services: Services, config: Settings) -> None:
+    """Qdrant's local mode serves one process, and the worker process's runs need it: this
+    process (the console's memory page) never opens it, and says why instead."""
+    if config.qdrant_url:
+        return
+    stores = await services.engine.memory(episodic=False, knowledge=False)
+    stores.problems.setdefault(
+        "episodic",
+        f"episodic memory (Qdrant local mode, {config.data_dir / 'qdrant'}) is open in serve's "
+        "worker process, and local mode serves one process; to browse episodes here, set "
+        "QDRANT_URL to a Qdrant server or run `wakeful serve --worker-in-process`",
+    )
 
 
 def _raise_failure(ended: list[Any]) -> None:
@@ -394,13 +455,16 @@ def models_label(agent: AgentRow) -> str:
     return ", ".join(f"{role}={label}" for role, label in described.items())
 
 
-def _banner(url: str, token_file: Path, concurrency: int, agents: list[AgentRow]) -> None:
+def _banner(
+    url: str, token_file: Path, concurrency: int, agents: list[AgentRow], worker_pid: int | None
+) -> None:
     console.rule("[bold]wakeful")
     console.print(f"API        {url}   (docs {url}/docs · A2A card "
                   f"{url}/.well-known/agent-card.json)")
     console.print(f"token      {token_file}   (admin of tenant {LOCAL_TENANT}: "
                   f"curl -H \"Authorization: Bearer $(cat {token_file})\" {url}/tasks)")
-    console.print(f"workers    {concurrency} task(s) at a time" if concurrency else
+    where = f", in worker process {worker_pid}" if worker_pid is not None else ""
+    console.print(f"workers    {concurrency} task(s) at a time{where}" if concurrency else
                   "workers    none here (--no-worker: tasks run in `wakeful worker` processes)")
     for agent in agents:
         console.print(f"agent      {agent.name}, every {agent.interval_seconds:g}s (continuous) · "

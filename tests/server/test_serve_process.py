@@ -1,6 +1,8 @@
 """`wakeful serve` as an operator runs it: a taken port is one clear line with the config
 exit code, and SIGTERM stops it in a few seconds — a task running and a client following
-its event stream — with the task left to resume on the next start.
+its event stream — with the task left to resume on the next start. With --worker-process its
+worker is a child process whose life is tied to serve's: its death stops serve (non-zero),
+serve's death (SIGKILL) takes it along.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from serve_checks import scripted_agent, until
 from wakeful_servers import REPO, free_port, own_database, serve_process, server_env
@@ -126,3 +129,72 @@ async def test_sigterm_stops_serve_quickly_and_the_running_task_resumes_on_the_n
             except AssertionError:
                 raise AssertionError(second_log.read_text(errors="replace")[-4000:]) from None
     assert final["state"] == "completed", final
+
+
+def _worker_child(process: subprocess.Popen[bytes]) -> psutil.Process | None:
+    """serve's worker process: its child running `server.cli.worker`."""
+    children = psutil.Process(process.pid).children()
+    workers = [c for c in children if "server.cli.worker" in " ".join(c.cmdline())]
+    return workers[0] if workers else None
+
+
+async def _gone(child: psutil.Process) -> bool:
+    try:
+        return child.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def test_serve_runs_tasks_in_a_worker_process_and_stops_when_it_dies(
+    serve_db, db_services, tmp_path
+):
+    """The API process runs no task: the run's lease is held by serve's child. A worker
+    process that dies stops serve with a non-zero exit naming it."""
+    url, data_dir = serve_db
+    quick = scripted_agent("quick-child")
+    await db_services.agents.apply(LOCAL_TENANT, quick)
+    token = await db_services.auth.create_token(LOCAL_TENANT, "submitter", "child-test")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        with serve_process(server_env(url, data_dir), log, port, "--worker-process") as process:
+            await _answering(client, process, log)
+            child = _worker_child(process)
+            assert child is not None, log.read_text(errors="replace")[-3000:]
+            reply = await client.post("/tasks", json={"goal": "Check", "agent": quick["name"]})
+            assert reply.status_code == 202, reply.text
+            task_id = reply.json()["id"]
+
+            async def ended() -> bool:
+                task = await db_services.engine.records.get_task(task_id)
+                return task.state not in ("submitted", "working")
+
+            await until(ended, timeout=120, what="the task ending")
+            assert (await db_services.engine.records.get_task(task_id)).state == "completed"
+            async with db_services.engine.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT data->>'owner' AS owner FROM events WHERE task_id = %s"
+                    " AND type = 'run_started'", (task_id,))
+                owners = [row["owner"] for row in await cur.fetchall()]
+            assert owners and all(f":{child.pid}#" in owner for owner in owners), owners
+
+            child.kill()
+            code = await asyncio.to_thread(process.wait, 60)
+    text = log.read_text(errors="replace")
+    assert code != 0, text[-3000:]
+    assert f"worker process (pid {child.pid}) exited" in text, text[-3000:]
+
+
+async def test_a_killed_serve_takes_its_worker_process_with_it(serve_db, tmp_path):
+    url, data_dir = serve_db
+    port = free_port()
+    log = tmp_path / "serve.log"
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        with serve_process(server_env(url, data_dir), log, port, "--worker-process") as process:
+            await _answering(client, process, log)
+            child = _worker_child(process)
+            assert child is not None, log.read_text(errors="replace")[-3000:]
+            process.kill()  # no chance to stop its child itself
+            await asyncio.to_thread(process.wait, 30)
+            await until(lambda: _gone(child), timeout=60, what="the worker process exiting")
