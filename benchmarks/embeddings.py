@@ -138,6 +138,14 @@ HISTORY = [
         "kept": True,
     },
     {
+        "lever": "this script, --sentences 256, before (MatMulNBits) / after (int8-rows)",
+        "sentences_per_s": "1 thread, batch 32: 164 (load 1.9) / 142-218 (load 4.3-5.9);"
+        " 2 threads: 130-149 / 114-319",
+        "sentences_per_cpu_s": "1 thread, batch 32: 226 / 309-351; with --variants in the"
+        " same run: int8-rows 1.56x MatMulNBits (1 thread) and 2.1x (2 threads)",
+        "cosine_min": "0.99434 / 0.99458 (288 texts)",
+    },
+    {
         "lever": "per-tensor int8 (DynamicQuantizeMatMul) where a layer tolerates it, per-row"
         " at the GELU outputs (+ Q/K/V, + FFN1)",
         "cosine_min": "0.9876 / 0.9903 / 0.9924",
@@ -164,6 +172,24 @@ HISTORY = [
     {
         "lever": "token_type_ids dropped from the graph (a constant: all zeros)",
         "kept": True,
+    },
+    {
+        "lever": "weights at 7 bits (reduce_range: no 16-bit saturation on AVX2 without VNNI)",
+        "cosine_min": 0.9876,
+        "kept": False,
+        "why": "misses the bar; without VNNI the export check falls back to MatMulNBits",
+    },
+    {
+        "lever": "row max from ReduceMax + ReduceMin instead of Abs + ReduceMax (one write"
+        " pass less per MatMul input)",
+        "sentences_per_cpu_s": "354-385 vs 346-388 (A/B interleaved, load 5.4): within noise",
+        "kept": False,
+    },
+    {
+        "lever": "session options, int8-rows, batch 32, session.run only (load 4.5-5.5)",
+        "sentences_per_cpu_s": "1 thread 360; 2 threads 322 (spinning off) / 175 (spinning"
+        " on); memory arena off 361; ORT_PARALLEL 282",
+        "kept": "1-2 intra-op threads, spinning off, arena on, sequential",
     },
     {
         "lever": "batch 4 / 8 / 16 / 32 / 64 (int8-rows, 1 thread, load 6.6-7.8)",

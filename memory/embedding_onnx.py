@@ -11,7 +11,9 @@ values near 30 in a few channels while the other tokens stay below 3, and one sc
 both wrecks short texts (cosine 0.96 on "ok"). The inputs of the MatMuls that follow a
 LayerNorm are also smoothed (SmoothQuant, alpha SMOOTH_ALPHA): per-channel activation
 maxima measured on CHECK_SAMPLE move into the weights, so outlier channels (99, 223, 267)
-no longer set the row's scale.
+no longer set the row's scale. The u8 x s8 kernels need VNNI (x86) or dot-product
+instructions (ARM): AVX2 alone saturates 16-bit sums, 7-bit weights would avoid that but
+miss the bar (cosine 0.988), so there the check drops this model for the next candidate.
 
 The export runs at install time (`make setup` runs `python -m memory.embedding_onnx`),
 from the weights already on disk — nothing is downloaded. It writes the file atomically
