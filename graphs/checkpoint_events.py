@@ -95,9 +95,13 @@ class CheckpointedChannel(PostgresTaskChannel):
         outbox: EventOutbox | None,
         *,
         epoch: int | None,
+        stop: bool | None = None,
     ) -> None:
+        """`stop`: the task's cancel flag as just read (by the run's claim), if known; else
+        the first node boundary reads it."""
         super().__init__(records, task_id, epoch=epoch)
         self.outbox = outbox
+        self._stop = stop
         self._announcement: asyncio.TimerHandle | None = None
 
     async def boundary(

@@ -48,6 +48,7 @@ from stack.lifecycle import Lease, LeaseHeld, run_owner
 from stack.task_records import TaskRow, TaskState
 
 log = logging.getLogger(__name__)
+INTERRUPT = "__interrupt__"  # the key of pending interrupts in ainvoke's output
 
 # The database went away mid-run: the run is not the task's fault, and resumes later.
 INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, PoolTimeout)
@@ -132,7 +133,12 @@ class TaskRunner:
         `memory` from `Engine.memory()` (without it the run has no long-term memory)."""
         settings = self.engine.settings
         spec = AgentSpec.model_validate(task.agent_spec)
-        channel = self._channel(task.id, epoch=lease.epoch if lease else None)
+        channel = self._channel(
+            task.id,
+            epoch=lease.epoch if lease else None,
+            # the claim just read the row: the first node need not ask again
+            stop=task.cancel_requested if lease else None,
+        )
         models = build_models(spec, settings)
         extras: dict[str, Any] = {}
         if memory is not None:
@@ -151,12 +157,12 @@ class TaskRunner:
             continuous=task.continuous,
         )
 
-    def _channel(self, task_id: str, *, epoch: int | None) -> TaskChannel:
+    def _channel(self, task_id: str, *, epoch: int | None, stop: bool | None) -> TaskChannel:
         """With durability "sync" on a pooled saver, node events go with the checkpoints."""
         outbox = getattr(self.engine.checkpointer, "outbox", None)
         if self.engine.settings.durability != "sync":
             outbox = None
-        return CheckpointedChannel(self.records, task_id, outbox, epoch=epoch)
+        return CheckpointedChannel(self.records, task_id, outbox, epoch=epoch, stop=stop)
 
     def _discard_parked(self, task_id: str) -> None:
         """Events a node parked for a checkpoint that was never written: the node runs
@@ -296,7 +302,7 @@ class TaskRunner:
 
         try:
             try:
-                await graph.ainvoke(
+                final = await graph.ainvoke(
                     run_input,
                     config,
                     context=RunContext(deps=deps),
@@ -320,10 +326,12 @@ class TaskRunner:
             await deps.channel.emit("error", {"error": error}, key=f"error:{lease.epoch}")
             return await self._end(task, lease, deps, "error", error)
 
-        snapshot = await graph.aget_state(config)
-        if snapshot.interrupts:
-            return await self._wait_for_person(task, lease, deps, snapshot.values)
-        values = snapshot.values
+        values = final if isinstance(final, dict) else {}
+        if INTERRUPT in values or "stop_reason" not in values:  # else: the state at the end
+            snapshot = await graph.aget_state(config)
+            if snapshot.interrupts:
+                return await self._wait_for_person(task, lease, deps, snapshot.values)
+            values = snapshot.values
         stop_reason = values.get("stop_reason") or COMPLETED
         return await self._end(
             task, lease, deps, stop_reason, values.get("output"), values.get("usage")
