@@ -186,6 +186,12 @@ HISTORY = [
         "kept": False,
     },
     {
+        "lever": "Q, K and V as one int8 MatMul (N 1152) + Split",
+        "sentences_per_cpu_s": "295-307 vs 319-321 (A/B interleaved, load 6.3): the Split"
+        " copy costs more than the two calls it saves",
+        "kept": False,
+    },
+    {
         "lever": "session options, int8-rows, batch 32, session.run only (load 4.5-5.5)",
         "sentences_per_cpu_s": "1 thread 360; 2 threads 322 (spinning off) / 175 (spinning"
         " on); memory arena off 361; ORT_PARALLEL 282",
