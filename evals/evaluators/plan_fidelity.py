@@ -1,6 +1,10 @@
 """plan: did the run carry out its plan? The executed step sequence (step_completed events)
 against the final plan's steps, as an LCS ratio: LCS / max(planned, executed). 1.0 means
 every planned step was completed, in plan order, and nothing else.
+
+Steps that ran in parallel (one `fan_out` event) finish in whichever order they finish:
+within such a group, the order of completion is not held against the run, neither in the
+ratio nor in an expected `steps` sequence (both are compared with each group in plan order).
 """
 
 from __future__ import annotations
@@ -32,12 +36,29 @@ def fidelity(executed: list[str], planned: list[str]) -> float:
     return lcs_length(executed, planned) / longest if longest else 1.0
 
 
+def in_plan_order_within_fan_outs(
+    executed: list[str], planned: list[str], fan_outs: list[set[str]]
+) -> list[str]:
+    """`executed` with the steps of each parallel group put back in plan order, in the
+    places the group's steps took (a group's order of completion is not the run's choice)."""
+    rank = {step: i for i, step in enumerate(planned)}
+    result = list(executed)
+    for group in fan_outs:
+        places = [i for i, step in enumerate(result) if step in group]
+        ordered = sorted((result[i] for i in places), key=lambda s: rank.get(s, len(rank)))
+        for place, step in zip(places, ordered, strict=True):
+            result[place] = step
+    return result
+
+
 def evaluate(trace: Trace, expect: PlanExpect, context: EvalContext) -> Score:
     plans = [e["data"] for e in trace.events_of("plan")]
     executed = [e["data"]["step"] for e in trace.events_of("step_completed")]
     if not plans:
         return Score("plan", False, 0.0, "no plan was made", {"executed_steps": len(executed)})
     planned = [s["id"] for s in plans[-1]["steps"]]
+    fan_outs = [set(e["data"].get("steps") or []) for e in trace.events_of("fan_out")]
+    executed = in_plan_order_within_fan_outs(executed, planned, fan_outs)
     value = fidelity(executed, planned)
     first_plan = [s["id"] for s in plans[0]["steps"]]
     replans = sum(1 for p in plans if p.get("replan"))

@@ -119,6 +119,17 @@ def test_plan_fidelity(trace_builder) -> None:
     assert not run("plan", trace_builder().build()).passed  # no plan at all
 
 
+def test_plan_fidelity_with_parallel_steps(trace_builder) -> None:
+    """Steps of one fan-out finish in any order; out of order elsewhere still counts."""
+    parallel = (trace_builder().plan("a", "b", "c").event("fan_out", steps=["a", "b"])
+                .done("b").done("a").done("c").build())
+    score = run("plan", parallel, {"steps": ["a", "b", "c"]})
+    assert score.passed and score.score == 1.0
+    across = (trace_builder().plan("a", "b", "c").event("fan_out", steps=["b", "c"])
+              .done("b").done("a").done("c").build())
+    assert run("plan", across).score == pytest.approx(2 / 3)  # a was due before b and c
+
+
 def test_loops_flag_what_superset_matching_lets_through(trace_builder) -> None:
     loop = looping(trace_builder)
     reference = {"mode": "superset", "calls": [{"name": "disk_usage", "args": {"path": "/"}}]}
@@ -186,6 +197,15 @@ def test_budgets(trace_builder) -> None:
     assert run("budgets", exhausted, {"exhausted": "max_tool_calls"}).passed
     assert not run("budgets", exhausted, {"exhausted": "max_tokens"}).passed
     assert not run("budgets", good, {"max_use": {"tool_calls": 0.01}}).passed
+    both_branches = (trace_builder(state="failed", stop_reason="max_iterations")
+                     .plan("a", "b").event("fan_out", steps=["a", "b"])
+                     .event("budget_exhausted", budget="max_iterations")
+                     .event("budget_exhausted", budget="max_iterations").build())
+    assert run("budgets", both_branches, {"exhausted": "max_iterations"}).passed
+    twice = (trace_builder(state="failed", stop_reason="max_iterations")
+             .event("budget_exhausted", budget="max_iterations")
+             .event("budget_exhausted", budget="max_iterations").build())
+    assert not run("budgets", twice, {"exhausted": "max_iterations"}).passed  # no branches
     with pytest.raises(ConfigError, match="unknown counter"):
         EVALUATORS["budgets"].parse({"max_use": {"wishes": 1}}, source="test")
 
