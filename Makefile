@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PACKAGES := $(VENV)/.packages
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export LANGSMITH_TRACING := false
@@ -14,12 +15,16 @@ export TOKENIZERS_PARALLELISM := false
 setup: $(STAMP)
 
 # torch first and alone, so no other package can pull a different (CUDA) build.
-$(STAMP): pyproject.toml requirements.lock
+$(PACKAGES): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c requirements.lock -e ".[dev]"
-	# The embedder's ONNX Runtime model, from the bundled weights (checked against torch).
+	touch $(PACKAGES)
+
+# The embedder's ONNX Runtime model, from the bundled weights (checked against torch);
+# made again when its export changes.
+$(STAMP): $(PACKAGES) memory/embedding_onnx.py
 	$(BIN)/python -m memory.embedding_onnx
 	touch $(STAMP)
 
