@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -223,6 +224,7 @@ class AgentMemory:
     async def memorize(self, state: AgentState, deps: AgentDeps) -> None:
         stop_reason = state.get("stop_reason") or "completed"
         output = (state.get("output") or "").strip()
+        writes: list[Awaitable[Any]] = []
         if self.episodic is not None:
             episodes = [
                 NewEpisode(
@@ -236,11 +238,15 @@ class AgentMemory:
                 ),
                 *self._notable_tool_results(state, deps),
             ]
-            await asyncio.to_thread(self.episodic.write_many, episodes)
+            writes.append(asyncio.to_thread(self.episodic.write_many, episodes))
         if self.config.summary:
-            await self.save_summary(_next_summary(state, stop_reason, output))
-        if self.consolidator is not None and self.episodic is not None:
-            iteration, ended_at = await self.record_iteration()
+            writes.append(self.save_summary(_next_summary(state, stop_reason, output)))
+        dreams = self.consolidator is not None and self.episodic is not None
+        if dreams:
+            writes.append(self.record_iteration())
+        done = await asyncio.gather(*writes)  # L3, L2 and the count at the same time
+        if dreams:
+            iteration, ended_at = done[-1]
             self.stores.spawn(self._consolidate(deps.task_id, iteration=iteration))
             self.stores.watch_idle(self._key, self._when_idle(ended_at))
 
