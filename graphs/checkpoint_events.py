@@ -63,7 +63,11 @@ class EventOutbox:
     def __init__(self) -> None:
         self._parked: dict[str, Parked] = {}
 
+    def holds(self, thread: str) -> bool:
+        return thread in self._parked
+
     def park(self, parked: Parked) -> None:
+        assert not self.holds(parked.channel.task_id), "one parked node run per thread"
         self._parked[parked.channel.task_id] = parked
 
     def defer_writes(self, thread: str, task: str, query: str, params: list[Any]) -> bool:
@@ -137,8 +141,8 @@ class CheckpointedChannel(PostgresTaskChannel):
     async def park(self, task: str | None, *, usage: dict[str, Any] | None = None) -> bool:
         """Leave this node run's events (and `usage`) for the checkpointer, which writes
         them with the run's writes (LangGraph task `task`) and the step's checkpoint."""
-        if task is None or self.outbox is None:
-            return False
+        if task is None or self.outbox is None or self.outbox.holds(self.task_id):
+            return False  # (a second node of one step, were there one, writes its own)
         await self._settle_announcement()
         batch, self._pending = self._pending, []
         self.outbox.park(Parked(channel=self, task=task, events=batch, usage=usage))
