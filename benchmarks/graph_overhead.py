@@ -85,6 +85,31 @@ HISTORY = [
         "note": "load average ~24; a task: event writes 23 (was 27), checkpoint rows 15 "
         "(was 19), task writes 14 (was 18), thread hops 14 (was 47)",
     },
+    {
+        "lever": "baseline of the next entries (main at 47f3bb7), load average ~1",
+        "ratio": 0.404,
+        "ratio_paired_median": 0.375,
+        "ratio_with_memory_tiers": 0.368,
+        "ratio_same_saver": 0.285,
+        "statements_per_task": 169,
+        "event_writes_per_task": 27,
+        "note": "agent 21.4 ms a node step, bare 8.7: commits were slow (fsync ~3.8 ms)",
+    },
+    {
+        "lever": "node events go with the checkpoint (graphs/checkpoint_events.py): one "
+        "transaction per node step (writes, events, usage, checkpoint); a long node's entry "
+        "written alone only after 0.2 s; the first node takes the cancel flag from the "
+        "claim; the final state from ainvoke's output; memorize's three writes at once",
+        "ratio": 0.401,
+        "ratio_paired_median": 0.391,
+        "ratio_with_memory_tiers": 0.274,
+        "ratio_same_saver": 0.272,
+        "statements_per_task": 115,
+        "event_writes_per_task": 18,
+        "note": "load average ~2.5, commits fast by then (bare 3.5 ms a step, agent 9.2): "
+        "the ratio is CPU-bound. Same process, parked vs unparked alternating (15 pairs): "
+        "138 vs 154 ms a task at load 3.5 (slow commits), 82 vs 84 at fast commits",
+    },
 ]
 
 

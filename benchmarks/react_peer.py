@@ -56,6 +56,20 @@ HISTORY = [
         "note": "load average ~24 on 2 cores, 4 tasks; wakeful 13 LangGraph steps a task "
         "(17 node steps), the peer 7",
     },
+    {
+        "lever": "baseline again (main at 47f3bb7, inline monitor reverted: 17 LangGraph steps)",
+        "ratio": 0.237,
+        "ratio_same_saver": 0.209,
+        "note": "load average ~2, 8 tasks; wakeful 406 ms a task, peer 96",
+    },
+    {
+        "lever": "node events go with the checkpoint (one transaction per node step; see "
+        "graph_overhead.py's history)",
+        "ratio": 0.252,
+        "ratio_same_saver": 0.194,
+        "note": "load average ~3.5, 10 tasks, commits fast: wakeful 108 ms a task, peer 27 "
+        "(7 steps); at load ~5 the same code measured 0.317 (328 vs 104 ms)",
+    },
 ]
 
 
