@@ -187,6 +187,27 @@ HISTORY = [
         "post_ms_paced": "p50 21.4, p99 69.5 (load 5.3, the server test suite running too)",
         "post_ms_back_to_back": "p50 274.5, p99 967.9 (load 6.2, same)",
     },
+    {
+        "lever": "A/B with both levers above, --only-post-latency, one run after the other",
+        "worker_in_process": "paced p50 23.4 / p99 234.2, back to back 597.6 / 1650.9 (load"
+        " 4.7-6.5); paced 14.0 / 154.9, back to back 201.5 / 615.9 (load 2.9-3.1)",
+        "worker_process": "paced p50 31.2 / p99 83.6, back to back 476.3 / 1183.0 (load"
+        " 7.0-7.2); paced 10.1 / 26.5, back to back 185.2 / 447.7 (load 1.5-2.4)",
+    },
+    {
+        "lever": "main runs with both levers (--tasks 20 --rounds 2)",
+        "worker_in_process": "load 1.7-2.9: server_1_worker_vs_langgraph_dev 0.80 (9.88 vs"
+        " 12.41 tasks/s), vs in_process 1.19, two workers vs one 1.0; submit to first event"
+        " p50 7.6 ms, cancel p99 27 ms; POST paced 15.6 / 116.4, back to back 92.4 / 321.7",
+        "worker_process_nice_10": "load 3.6-4.3: server_1_worker_vs_langgraph_dev 0.56 (7.64 vs"
+        " 13.83), vs in_process 0.92, two workers vs one 1.23; first event p50 9.3 ms, cancel"
+        " p99 49 ms; POST paced p50 7.7 / p99 15.5 (issue 12's target met), back to back"
+        " 124.3 / 322.7 at 105 POSTs/s",
+        "worker_process_nice_5": "load 1.3-4.3: server_1_worker_vs_langgraph_dev 0.72 (6.83 vs"
+        " 9.49), vs in_process 0.99; first event p50 12.8 ms, cancel p99 57 ms; POST paced"
+        " 12.7 / 26.1, back to back 229.0 / 309.4 (nice 10 kept: it meets the POST target;"
+        " the niced worker gives up throughput only while something else wants the CPU)",
+    },
 ]
 TERMINAL = ("completed", "failed", "canceled", "rejected")
 
