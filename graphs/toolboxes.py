@@ -6,8 +6,9 @@ a person (an approval, a did-this-happen question) would lose a stateful server'
 its toolbox is parked here instead: the next run of the same task in this process takes
 it back, its servers still running. A parked toolbox is closed after
 `WAKEFUL_MCP_KEEP_SECONDS`, when more than `MAX_PARKED` wait, when the engine closes, or
-once its task no longer waits (canceled, by the kill switch too, or resumed by another
-worker): a check every `RECHECK_SECONDS` asks the database.
+once its task has ended (canceled, by the kill switch too): a check every
+`RECHECK_SECONDS` asks the database. A task that was answered is `working` before its run
+starts here to take the servers back, so only an ended task lets them go early.
 
 Only this process can hand a parked toolbox back: a task resumed by another worker starts
 its servers afresh, as it would after a crash.
@@ -38,7 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_PARKED = 64
 RECHECK_SECONDS = 30.0
-WAITING = "SELECT id FROM tasks WHERE id = ANY(%s) AND state = 'input-required'"
+STILL_OPEN = (
+    "SELECT id FROM tasks WHERE id = ANY(%s)"
+    " AND state NOT IN ('completed', 'failed', 'canceled', 'rejected')"
+)
 
 
 @dataclass
@@ -139,25 +143,25 @@ class TaskToolboxes:
         closing.add_done_callback(self._closing.discard)
 
     async def release_ended(self) -> list[str]:
-        """Stop the servers of parked tasks that no longer wait for a person; their ids.
-        Checks again later while any stay parked."""
+        """Stop the servers of parked tasks that have ended; their ids. Checks again later
+        while any stay parked."""
         if self.pool is None or not self._parked:
             return []
         ids = list(self._parked)
         try:
             async with self.pool.connection() as conn:
-                rows = await (await conn.execute(WAITING, (ids,))).fetchall()
+                rows = await (await conn.execute(STILL_OPEN, (ids,))).fetchall()
         except Exception as exc:  # the database is away: keep them, ask again later
             log.warning("could not check parked tasks' state: %s", exc)
             rows = [{"id": task_id} for task_id in ids]
-        waiting = {row["id"] for row in rows}
-        released = [task_id for task_id in ids if task_id not in waiting]
+        still_open = {row["id"] for row in rows}
+        released = [task_id for task_id in ids if task_id not in still_open]
         for task_id in released:
             parked = self._parked.pop(task_id, None)
             if parked is not None:
-                log.info("task %s no longer waits: its MCP servers are stopped", task_id)
+                log.info("task %s has ended: its MCP servers are stopped", task_id)
                 parked.expiry.cancel()
-                await parked.toolbox.aclose()
+                self._close_later(parked.toolbox)
         if self._parked and self._recheck is None:
             self._recheck = asyncio.get_running_loop().call_later(
                 RECHECK_SECONDS, self._recheck_later

@@ -272,6 +272,19 @@ async def test_a_canceled_task_waiting_for_a_person_has_its_servers_stopped(
     assert not mcp_engine.toolboxes.parked(task_id)
 
 
+async def test_an_answered_task_keeps_its_servers_until_its_run_takes_them(
+    stdio_server, run_mcp_agent, mcp_engine
+) -> None:
+    """Answered means `working` before the run that takes the servers back has started."""
+    waiting = await run_mcp_agent(pid_around_an_approval(stdio_server))
+    async with mcp_engine.pool.connection() as conn:
+        await mcp_engine.lifecycle.answered(
+            conn, waiting.task.id, tenant=waiting.task.tenant, by="operator", action="approve"
+        )
+    assert await mcp_engine.toolboxes.release_ended() == []
+    assert mcp_engine.toolboxes.parked(waiting.task.id)
+
+
 async def test_a_task_waiting_past_the_keep_time_gets_its_servers_started_again(
     stdio_server, graph_settings, ledger_db_url, mcp_agent, counter
 ) -> None:
