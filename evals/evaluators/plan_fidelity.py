@@ -36,15 +36,35 @@ def fidelity(executed: list[str], planned: list[str]) -> float:
     return lcs_length(executed, planned) / longest if longest else 1.0
 
 
+def completions_by_group(events: list[dict]) -> tuple[list[str], list[int | None]]:
+    """The completed step ids in order, and for each the index of the fan-out it belongs
+    to (None outside one): a completion belongs to the latest fan-out that started it and
+    has not seen it complete yet (ids restart after a replan, so not by id alone)."""
+    executed: list[str] = []
+    groups: list[int | None] = []
+    open_steps: dict[str, int] = {}
+    fan_outs = 0
+    for event in events:
+        if event["type"] == "fan_out":
+            for step in event["data"].get("steps") or []:
+                open_steps[step] = fan_outs
+            fan_outs += 1
+        elif event["type"] == "step_completed":
+            step = event["data"]["step"]
+            executed.append(step)
+            groups.append(open_steps.pop(step, None))
+    return executed, groups
+
+
 def in_plan_order_within_fan_outs(
-    executed: list[str], planned: list[str], fan_outs: list[set[str]]
+    executed: list[str], groups: list[int | None], planned: list[str]
 ) -> list[str]:
     """`executed` with the steps of each parallel group put back in plan order, in the
     places the group's steps took (a group's order of completion is not the run's choice)."""
     rank = {step: i for i, step in enumerate(planned)}
     result = list(executed)
-    for group in fan_outs:
-        places = [i for i, step in enumerate(result) if step in group]
+    for group in {g for g in groups if g is not None}:
+        places = [i for i, g in enumerate(groups) if g == group]
         ordered = sorted((result[i] for i in places), key=lambda s: rank.get(s, len(rank)))
         for place, step in zip(places, ordered, strict=True):
             result[place] = step
@@ -53,12 +73,11 @@ def in_plan_order_within_fan_outs(
 
 def evaluate(trace: Trace, expect: PlanExpect, context: EvalContext) -> Score:
     plans = [e["data"] for e in trace.events_of("plan")]
-    executed = [e["data"]["step"] for e in trace.events_of("step_completed")]
+    executed, groups = completions_by_group(trace.events)
     if not plans:
         return Score("plan", False, 0.0, "no plan was made", {"executed_steps": len(executed)})
     planned = [s["id"] for s in plans[-1]["steps"]]
-    fan_outs = [set(e["data"].get("steps") or []) for e in trace.events_of("fan_out")]
-    executed = in_plan_order_within_fan_outs(executed, planned, fan_outs)
+    executed = in_plan_order_within_fan_outs(executed, groups, planned)
     value = fidelity(executed, planned)
     first_plan = [s["id"] for s in plans[0]["steps"]]
     replans = sum(1 for p in plans if p.get("replan"))

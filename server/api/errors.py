@@ -143,7 +143,7 @@ async def http_error(request: Request, exc: Exception) -> Any:
             status_code=exc.status_code,
             headers={"Allow": ", ".join(allowed)},
         )
-    if exc.detail == UNPARSABLE_BODY and exc.__cause__ is not None:
+    if exc.detail == UNPARSABLE_BODY and "json" in request.headers.get("content-type", "json"):
         # FastAPI's answer to a JSON body it cannot even decode (bytes that are not UTF-8,
         # say) is a bare 400; it is the same mistake as malformed JSON, so the same 422.
         problem = {"loc": ["body"], "msg": str(exc.__cause__), "type": "json_invalid"}

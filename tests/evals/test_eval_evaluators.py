@@ -128,6 +128,10 @@ def test_plan_fidelity_with_parallel_steps(trace_builder) -> None:
     across = (trace_builder().plan("a", "b", "c").event("fan_out", steps=["b", "c"])
               .done("b").done("a").done("c").build())
     assert run("plan", across).score == pytest.approx(2 / 3)  # a was due before b and c
+    # after a replan the same ids run one at a time: their order is the run's own again
+    replanned = (trace_builder().plan("a", "b").event("fan_out", steps=["a", "b"])
+                 .done("b").done("a").plan("a", "b", replan=True).done("b").done("a").build())
+    assert run("plan", replanned, {"steps": ["a", "b", "b", "a"], "min_fidelity": 0}).passed
 
 
 def test_loops_flag_what_superset_matching_lets_through(trace_builder) -> None:
