@@ -79,13 +79,18 @@ class EventOutbox:
         parked.writes.append((query, params))
         return True
 
-    def take(self, thread: str) -> Parked | None:
-        return self._parked.pop(thread, None)
+    def take(self, thread: str, channel: CheckpointedChannel | None = None) -> Parked | None:
+        """The thread's parked node run (only if `channel`'s own, when given)."""
+        parked = self._parked.get(thread)
+        if parked is None or (channel is not None and parked.channel is not channel):
+            return None
+        return self._parked.pop(thread)
 
-    def discard(self, thread: str) -> None:
-        """The run is over: a node run whose step was never checkpointed (the run failed
-        or was cancelled in between) runs again on resume, and records its events then."""
-        self._parked.pop(thread, None)
+    def discard(self, thread: str, channel: CheckpointedChannel) -> None:
+        """`channel`'s run is over: a node run whose step was never checkpointed (the run
+        was cut short in between) runs again on resume, and records its events then. Only
+        the run's own: another run of the task in this process may have parked since."""
+        self.take(thread, channel)
 
 
 class CheckpointedChannel(PostgresTaskChannel):
@@ -107,6 +112,7 @@ class CheckpointedChannel(PostgresTaskChannel):
         self.outbox = outbox
         self._stop = stop
         self._announcement: asyncio.TimerHandle | None = None
+        self._usage: dict[str, Any] | None = None  # taken back from a parked node run
 
     async def boundary(
         self, node: str, *, announce: bool = False, scope: str | None = None
@@ -136,7 +142,23 @@ class CheckpointedChannel(PostgresTaskChannel):
 
     async def flush(self, *, usage: dict[str, Any] | None = None) -> bool:
         await self._settle_announcement()
+        usage, self._usage = (usage if usage is not None else self._usage), None
         return await super().flush(usage=usage)
+
+    def discard_parked(self) -> None:
+        """The run was cut short (lease lost, database away, cancelled): what this run
+        parked is dropped; the node runs again on resume and records it then."""
+        if self.outbox is not None:
+            self.outbox.discard(self.task_id, self)
+
+    def take_back_parked(self) -> None:
+        """The run ends with an error after a node parked (its step failed after the node,
+        so no checkpoint will take the batch): the node's events and usage go out with the
+        run's last write instead of being lost."""
+        parked = self.outbox.take(self.task_id, self) if self.outbox is not None else None
+        if parked is not None:
+            self._pending = parked.events + self._pending
+            self._usage = parked.usage if parked.usage is not None else self._usage
 
     async def park(self, task: str | None, *, usage: dict[str, Any] | None = None) -> bool:
         """Leave this node run's events (and `usage`) for the checkpointer, which writes

@@ -164,13 +164,6 @@ class TaskRunner:
             outbox = None
         return CheckpointedChannel(self.records, task_id, outbox, epoch=epoch, stop=stop)
 
-    def _discard_parked(self, task_id: str) -> None:
-        """Events a node parked for a checkpoint that was never written: the node runs
-        again on resume and records them then."""
-        outbox = getattr(self.engine.checkpointer, "outbox", None)
-        if outbox is not None:
-            outbox.discard(task_id)
-
     def config(self, task_id: str, budgets: Budgets) -> dict[str, Any]:
         return {
             "configurable": {"thread_id": task_id},
@@ -308,8 +301,16 @@ class TaskRunner:
                     context=RunContext(deps=deps),
                     durability=self.engine.settings.durability,
                 )
+            except (LeaseLost, *INFRASTRUCTURE_ERRORS):
+                raise  # cut short: what a node parked is dropped below, it runs again
+            except Exception:
+                # the run ends here: a parked node's events and usage go with its end
+                if isinstance(deps.channel, CheckpointedChannel):
+                    deps.channel.take_back_parked()
+                raise
             finally:
-                self._discard_parked(task.id)
+                if isinstance(deps.channel, CheckpointedChannel):
+                    deps.channel.discard_parked()
         except GraphRecursionError:
             return await self._end(task, lease, deps, "recursion_limit", None)
         except LeaseLost as exc:
