@@ -244,7 +244,14 @@ class AgentMemory:
         dreams = self.consolidator is not None and self.episodic is not None
         if dreams:
             writes.append(self.record_iteration())
-        done = await asyncio.gather(*writes)  # L3, L2 and the count at the same time
+        # L3, L2 and the count at the same time; every one is awaited before a failure is
+        # raised (a plain gather would leave the others running, their errors unread)
+        done = await asyncio.gather(*writes, return_exceptions=True)
+        failed = [result for result in done if isinstance(result, BaseException)]
+        if failed:
+            for extra in failed[1:]:
+                log.warning("memorize: another write failed too: %s", extra)
+            raise failed[0]
         if dreams:
             iteration, ended_at = done[-1]
             self.stores.spawn(self._consolidate(deps.task_id, iteration=iteration))
