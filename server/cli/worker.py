@@ -103,4 +103,7 @@ def run_worker_process(
 
 
 if __name__ == "__main__":
+    from server.cli.worker_process import tie_to_serve
+
+    tie_to_serve()
     typer.run(worker)

@@ -18,30 +18,28 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Callable
 
 from server.runtime.worker import WorkerOptions
 
 PR_SET_PDEATHSIG = 1
+PARENT_ENV = "WAKEFUL_SERVE_PID"  # set for the child: whose death it follows
 NICENESS = 10  # the child yields the CPU to the API process (and to Postgres) when both want it
 STOP_MARGIN_S = 15.0  # beyond the shutdown grace, for the child to close its services
 
 
-def _die_with(parent: int) -> Callable[[], None] | None:
-    """What the child runs between fork and exec: ask the kernel for SIGTERM when `parent`
-    dies (Linux). Looked up here, in the parent: the child then only calls it."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # not Linux: the child outlives a killed serve
-        return None
-
-    def tie() -> None:
-        os.nice(NICENESS)
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # serve died before the tie was made
-            os._exit(1)
-
-    return tie
+def tie_to_serve() -> None:
+    """In the child, first thing: nice itself and ask the kernel for SIGTERM when serve
+    dies (Linux), then make sure serve did not die before the tie was made. Done here, not
+    between fork and exec (`preexec_fn` is unsafe once serve has threads). The death signal
+    follows the thread that forked, which is serve's main thread (its event loop's)."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None:
+        return  # not started by serve
+    os.nice(NICENESS)
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: it outlives a killed serve
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != int(parent):
+        os._exit(1)
 
 
 def worker_command(options: WorkerOptions) -> list[str]:
@@ -70,7 +68,7 @@ class WorkerProcess:
         self.process = await asyncio.create_subprocess_exec(
             *worker_command(self.options),
             stdin=asyncio.subprocess.DEVNULL,
-            preexec_fn=_die_with(os.getpid()),
+            env={**os.environ, PARENT_ENV: str(os.getpid())},
         )
 
     async def wait(self) -> int:
