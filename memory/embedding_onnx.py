@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 MIN_COSINE = 0.99
 ONNX_DIR_ENV = "WAKEFUL_EMBEDDER_ONNX_DIR"  # where exports live; default: inside the venv
 THREADS_ENV = "WAKEFUL_EMBEDDER_THREADS"
@@ -161,12 +163,32 @@ class OnnxEncoder:
         return self._session.run(None, feed)[0]
 
 
+def reference_path(model_path: Path) -> Path:
+    """The torch vectors of CHECK_SAMPLE, saved beside an export by the install."""
+    return model_path.with_name("reference.npy")
+
+
 def open_encoder(model_dir: str | Path, threads: int | None = None) -> OnnxEncoder | None:
-    """The exported encoder of this model, or None when there is no export."""
+    """The exported encoder of this model, or None when there is no export, or when it no
+    longer gives the vectors it was installed for (the venv moved to a CPU whose int8
+    kernels saturate, another onnxruntime): checked against the install's torch vectors,
+    in a fraction of a second, so the embedder then falls back to torch instead of
+    degrading recall and the loop detector in silence."""
     path = onnx_model_path(model_dir)
     if not path.exists():
         return None
-    return OnnxEncoder(path, model_dir, threads)
+    encoder = OnnxEncoder(path, model_dir, threads)
+    reference = reference_path(path)
+    if reference.exists():
+        found = (encoder.encode(list(CHECK_SAMPLE)) * np.load(reference)).sum(axis=1)
+        if found.min() < MIN_COSINE:
+            log.warning(
+                "the ONNX embedder at %s gives cosine %.4f to its install-time vectors here "
+                "(< %.2f): using torch; run `python -m memory.embedding_onnx` again",
+                path, float(found.min()), MIN_COSINE,
+            )
+            return None
+    return encoder
 
 
 # -- export (install time) ---------------------------------------------------------------
@@ -388,6 +410,9 @@ def export(model_dir: str | Path, *, root: Path | None = None, quantize: bool = 
             report[f"{kind}_cosine"] = {"min": float(found.min()), "mean": float(found.mean())}
             if found.min() >= MIN_COSINE:
                 report.update(kind=kind, cosine=report[f"{kind}_cosine"])
+                vectors = Path(tmp) / "reference.npy"
+                np.save(vectors, reference.astype(np.float32))
+                os.replace(vectors, reference_path(target))  # before the model it checks
                 os.replace(path, target)  # atomic: a reader sees the old file or the new one
                 return report
     raise RuntimeError(f"ONNX export of {model_dir}: cosine {found.min():.4f} to torch")

@@ -105,7 +105,8 @@ def test_a_candidate_that_misses_the_bar_is_not_installed(tmp_path: Path, monkey
     assert report["kind"] == "float32"
     assert report["cosine"]["min"] >= 0.9999
     assert Path(report["path"]).exists()
-    assert [p.name for p in Path(report["path"]).parent.iterdir()] == ["model.onnx"]
+    installed = sorted(p.name for p in Path(report["path"]).parent.iterdir())
+    assert installed == ["model.onnx", "reference.npy"]  # no leftover of the candidates
 
 
 def test_order_and_padding_do_not_change_a_vector(export_root: Path, monkeypatch):
@@ -125,6 +126,26 @@ def test_the_shared_embedder_uses_the_export_when_present(export_root: Path, mon
         assert shared_embedder().backend == "onnx"
     finally:
         embeddings._cached_embedder.cache_clear()
+
+
+def test_an_export_that_no_longer_matches_its_install_is_not_used(
+    export_root: Path, monkeypatch, caplog
+):
+    """The install saves torch's vectors of the check sample; an export that no longer
+    gives them here (another CPU, another onnxruntime) is refused at load: torch instead."""
+    monkeypatch.setenv(embedding_onnx.ONNX_DIR_ENV, str(export_root))
+    model = Path(default_model_path())
+    reference = embedding_onnx.reference_path(embedding_onnx.onnx_model_path(model))
+    assert embedding_onnx.open_encoder(model) is not None
+    saved = reference.read_bytes()
+    try:
+        vectors = np.load(reference)
+        np.save(reference, np.roll(vectors, 1, axis=0))  # each text's vector now another's
+        assert embedding_onnx.open_encoder(model) is None
+        assert "install-time vectors" in caplog.text
+        assert Embedder().backend == "torch"
+    finally:
+        reference.write_bytes(saved)
 
 
 def test_torch_is_the_fallback_without_an_export(tmp_path: Path, monkeypatch):
