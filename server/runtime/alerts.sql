@@ -36,7 +36,7 @@ SELECT agents.*, alert_rules.id AS rule_id, alert_rules.threshold, alert_rules.w
 FROM agents JOIN alert_rules ON alert_rules.agent_id = agents.id
 WHERE alert_rules.kind = 'no_success' AND NOT agents.paused
   AND COALESCE(agents.last_succeeded_at, agents.created_at)
-      < now() - make_interval(secs => alert_rules.threshold)
+      < now() - make_interval(secs => LEAST(alert_rules.threshold, 316224000))  -- 10 years: a rule stored before the bound
 
 -- failing_agents --
 -- Agents whose failure streak has reached their consecutive-failures rule (the sweep fires
@@ -57,7 +57,7 @@ CROSS JOIN LATERAL (
     SELECT COALESCE(max(ts), tasks.started_at, tasks.created_at) AS ts
     FROM events WHERE events.task_id = tasks.id
 ) AS last_event
-WHERE last_event.ts < now() - make_interval(secs => alert_rules.threshold)
+WHERE last_event.ts < now() - make_interval(secs => LEAST(alert_rules.threshold, 316224000))
 
 -- delivery --
 SELECT alert_deliveries.id, alert_deliveries.url, alert_deliveries.attempts,
