@@ -80,6 +80,7 @@ async def critic(run: NodeRun) -> Command:
     usage = run.usage()
 
     problem = deterministic_check(result, _step_messages(state["messages"], step["id"]))
+    confidence: float | None = None
     if problem is not None:
         decision: Decision = "revise"
         reason, source = problem, "check"
@@ -99,8 +100,9 @@ async def critic(run: NodeRun) -> Command:
         # call_model re-asks once for a verdict it cannot read, then fails the run saying why.
         verdict_model: StepVerdict = reply.parsed
         decision, reason, source = verdict_model.decision, verdict_model.reason, "model"
+        confidence = verdict_model.confidence
 
-    return await _apply(run, step, result, decision, reason, source, usage)
+    return await _apply(run, step, result, decision, reason, source, usage, confidence)
 
 
 async def _apply(
@@ -111,6 +113,7 @@ async def _apply(
     reason: str,
     source: Literal["check", "model"],
     usage: dict,
+    confidence: float | None = None,
 ) -> Command:
     state, deps = run.state, run.deps
     plan = [dict(s) for s in state["plan"]]
@@ -143,6 +146,9 @@ async def _apply(
         update["stop_reason"] = "critic_fail"
 
     verdict = Verdict(step_id=step["id"], decision=decision, reason=reason, source=source)
-    await deps.channel.emit(VERDICT, dict(verdict))
+    # the event says how sure the critic was (what a cascade escalates on); state keeps
+    # the verdict itself
+    recorded = dict(verdict) if confidence is None else {**verdict, "confidence": confidence}
+    await deps.channel.emit(VERDICT, recorded)
     update.update(plan=plan, loop=loop, verdicts=[*state["verdicts"], verdict])
     return Command(goto="entropy_monitor", update=update)

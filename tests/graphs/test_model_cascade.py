@@ -141,8 +141,10 @@ async def test_a_low_confidence_verdict_is_asked_of_the_next_model(
         "low_confidence",
         "confidence 0.2 is below 0.5",
     )
-    # The stronger model's verdict is the one taken: no revision happened.
-    assert [v["decision"] for v in await events(engine, result.task.id, "verdict")] == ["accept"]
+    # The stronger model's verdict is the one taken: no revision happened; its event says
+    # how sure it was.
+    verdicts = await events(engine, result.task.id, "verdict")
+    assert [(v["decision"], v["confidence"]) for v in verdicts] == [("accept", 0.9)]
 
 
 async def test_the_confidence_threshold_is_the_specs(engine: Engine, run_agent) -> None:
