@@ -35,9 +35,12 @@ CREATE OR REPLACE FUNCTION wakeful_is_terminal(state text) RETURNS boolean
 $$;
 
 -- The global switch, or the task's tenant's own (tenant_flags, stack/migrations/0006).
--- plpgsql: its body is bound when first run, not when this file is applied.
+-- plpgsql: its body is bound when first run, not when this file is applied. Called at every
+-- node boundary: Postgres's own plan caching (a generic plan once it costs no more) instead
+-- of the pool's force_custom_plan, which planned its lookups again at each call
+-- (benchmarks/node_write_triggers.py).
 CREATE OR REPLACE FUNCTION wakeful_killswitch_on(p_tenant text) RETURNS boolean
-    LANGUAGE plpgsql STABLE AS $$
+    LANGUAGE plpgsql STABLE SET plan_cache_mode = auto AS $$
 BEGIN
     RETURN COALESCE((SELECT value FROM runtime_flags WHERE name = 'killswitch'), false)
         OR COALESCE((SELECT value FROM tenant_flags
@@ -78,7 +81,10 @@ CREATE OR REPLACE FUNCTION wakeful_append_events(
     p_task text, p_types text[], p_datas jsonb[], p_keys text[],
     p_epoch integer DEFAULT NULL, p_usage jsonb DEFAULT NULL
 ) RETURNS TABLE (cancel_requested boolean, seq integer, lease_lost boolean)
-    LANGUAGE plpgsql AS $$
+    -- every node step: plan_cache_mode auto (a statement keeps a generic plan only when
+    -- its estimate is no worse than planning for the values) instead of the pool's
+    -- force_custom_plan, which planned each statement again at each call
+    LANGUAGE plpgsql SET plan_cache_mode = auto AS $$
 DECLARE
     t tasks%ROWTYPE;
     added integer;
