@@ -195,6 +195,10 @@ BEGIN
         RETURN QUERY SELECT * FROM tasks
         WHERE tenant = p_tenant AND idempotency_key = p_idempotency_key
           AND request_sha256 IS NOT DISTINCT FROM p_request_sha256;
+        IF NOT FOUND THEN  -- ... with another request: the same refusal as when it is older
+            RAISE EXCEPTION USING ERRCODE = 'WK422', MESSAGE = format(
+                'idempotency key %s was just used for another request', p_idempotency_key);
+        END IF;
     END IF;
 END;
 $$;

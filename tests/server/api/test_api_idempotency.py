@@ -38,3 +38,18 @@ async def test_an_empty_idempotency_key_is_refused(api):
     reply = await client.post("/tasks", json={"goal": "x", "agent": "quick"},
                               headers={"Idempotency-Key": ""})
     assert reply.status_code == 422, reply.text
+
+
+async def test_one_key_sent_at_once_with_different_requests_makes_one_task(api):
+    """Whichever request is first makes the task; the others, concurrent or not, are told
+    the key was used for another request (the concurrent loser used to get a row of NULLs)."""
+    client = api.client("acme/submitter")
+    headers = {"Idempotency-Key": "raced-key-1"}
+    replies = await asyncio.gather(*(
+        client.post("/tasks", json={"goal": f"Check disk {i}", "agent": "quick"},
+                    headers=headers)
+        for i in range(6)
+    ))
+    statuses = sorted(r.status_code for r in replies)
+    assert statuses == [202] + [422] * 5, [r.text for r in replies]
+    assert all("used for another request" in r.text for r in replies if r.status_code == 422)
