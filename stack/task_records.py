@@ -171,9 +171,6 @@ class TaskRecords:
             rows = await cur.fetchall()
         return [EventRow(**r) for r in rows]
 
-    def channel(self, task_id: str, *, epoch: int | None = None) -> PostgresTaskChannel:
-        return PostgresTaskChannel(self, task_id, epoch=epoch)
-
 
 class PostgresTaskChannel:
     """The graph's TaskChannel backed by the events table (see graphs/events.py).

@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import TypeAdapter, ValidationError
 
 from graphs.runner import self_contained
-from graphs.spec import AgentSpec, parse_agent_spec
+from graphs.spec import parse_agent_spec
 from server.runtime.alerts import DEFAULT_RULES, AlertEvaluator, AlertRuleSpec
 from server.runtime.status import AgentStatus, agent_status
 from stack.errors import ConfigError, Conflict, NotFound
@@ -101,14 +101,6 @@ class AgentService:
         if row is None:
             raise NotFound(f"no agent named {name!r}")
         return AgentRow.from_row(row)
-
-    async def spec_of(self, tenant: str, name: str) -> AgentSpec:
-        """The spec to run a task of agent `name` with (ConfigError when there is none)."""
-        try:
-            agent = await self.get(tenant, name)
-        except NotFound:
-            raise ConfigError(f"no agent named {name!r}; apply its spec first") from None
-        return AgentSpec.model_validate(agent.spec)
 
     async def status(self, tenant: str, name: str) -> AgentStatus:
         status = await agent_status(self.pool, tenant, name)
